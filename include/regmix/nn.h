@@ -1,0 +1,96 @@
+/* regmix nn: CPU training engine on oneDNN 2.6.
+ *
+ * A network is a fixed graph of layers (convolution, batch norm, ReLU, max/avg pooling,
+ * global average pooling, linear, residual add) built by name ("fmnist-cnn",
+ * "preact-resnet18"). Its parameters use PyTorch state_dict names and layouts
+ * (conv OIHW, linear [out,in] with the input flattened in C,H,W order, BN [C]), so
+ * weights move to and from PyTorch by name alone.
+ *
+ * Several forward passes per step: every forward pass records its activations on a
+ * tape (rm_tape). Backward on a tape accumulates into the shared weight gradients;
+ * the regularisers back-propagate through two or three tapes of the same step, and
+ * their weight gradients add up. A backward with only RM_GRAD_INPUT returns the
+ * gradient with respect to the input image and runs no weight-gradient primitive
+ * (what attacks need, and cheaper).
+ *
+ * Activations stay in the layouts oneDNN chooses; reorders happen only at the input,
+ * at the logits and where a primitive wants another layout. Primitives are created
+ * once per batch size and kept (a smaller last batch does not rebuild every epoch).
+ */
+#ifndef REGMIX_NN_H
+#define REGMIX_NN_H
+
+#include "regmix/common.h"
+
+typedef enum {
+    RM_MODE_TRAIN = 0, /* batch norm on batch statistics; updates running statistics
+                          (PyTorch: momentum 0.1, unbiased running variance) */
+    RM_MODE_EVAL = 1   /* batch norm on running statistics */
+} rm_mode;
+
+enum {
+    RM_GRAD_INPUT = 1u,   /* compute d loss / d input image */
+    RM_GRAD_WEIGHTS = 2u  /* accumulate d loss / d parameters into rm_param.grad */
+};
+
+/* One tensor of the state_dict. data/grad are plain float arrays in PyTorch layout. */
+typedef struct {
+    char name[64];     /* e.g. "layer1.0.bn1.running_mean" */
+    int ndim;
+    int64_t dims[4];
+    size_t numel;
+    float *data;
+    float *grad;       /* NULL for buffers */
+    int is_buffer;     /* running_mean / running_var: not trained, no weight decay */
+    int64_t fan_in;    /* for initialisation; 0 where not applicable */
+} rm_param;
+
+typedef struct rm_net rm_net;
+typedef struct rm_tape rm_tape;
+
+/* model: "fmnist-cnn" (1x28x28 input) or "preact-resnet18" (3x32x32 input).
+ * num_classes: 10 or 100 for preact-resnet18 (any >= 2 is accepted). */
+rm_status rm_net_create(const char *model, int num_classes, rm_net **out);
+void rm_net_destroy(rm_net *net);
+
+const char *rm_net_model(const rm_net *net);
+int rm_net_num_classes(const rm_net *net);
+void rm_net_input_shape(const rm_net *net, int *c, int *h, int *w);
+size_t rm_net_input_size(const rm_net *net); /* c*h*w */
+
+/* The parameters and buffers, in PyTorch state_dict order (num_batches_tracked omitted). */
+rm_param *rm_net_params(rm_net *net, size_t *count);
+rm_param *rm_net_find_param(rm_net *net, const char *name);
+
+/* PyTorch default initialisation (Kaiming-uniform a=sqrt(5) for conv/linear weights,
+ * uniform(+-1/sqrt(fan_in)) for biases, BN weight 1, bias 0, running 0/1), seeded. */
+void rm_net_init(rm_net *net, uint64_t seed);
+
+/* Call after anything wrote rm_param.data (optimiser step, checkpoint load, tests):
+ * refreshes the copies of the weights in the layouts the primitives use. */
+void rm_net_params_changed(rm_net *net);
+
+void rm_net_zero_grad(rm_net *net);
+
+/* Multiply-adds x2 of one forward pass for one image (for GFLOP/s figures). */
+double rm_net_forward_flops(const rm_net *net);
+
+rm_status rm_tape_create(rm_net *net, rm_tape **out);
+void rm_tape_destroy(rm_tape *tape);
+
+/* x: (batch, C, H, W) plain NCHW floats; logits: (batch, num_classes).
+ * Records the activations on `tape` (overwriting what it held). */
+rm_status rm_net_forward(rm_net *net, rm_tape *tape, rm_mode mode, const float *x, int batch,
+                         float *logits);
+
+/* Back-propagates d loss / d logits (batch, num_classes) through the pass recorded on
+ * `tape`. flags: RM_GRAD_WEIGHTS adds into rm_param.grad; RM_GRAD_INPUT writes
+ * dx (batch, C, H, W), otherwise dx may be NULL. */
+rm_status rm_net_backward(rm_net *net, rm_tape *tape, const float *dlogits, float *dx,
+                          unsigned flags);
+
+/* "2.6.3", and the ISA oneDNN dispatches to (e.g. "avx512_core_bf16"). */
+const char *rm_dnnl_version(void);
+const char *rm_dnnl_isa(void);
+
+#endif
