@@ -1,0 +1,7 @@
+/* Entry points of the subcommands; each returns the process exit code. */
+#ifndef REGMIX_CLI_COMMANDS_H
+#define REGMIX_CLI_COMMANDS_H
+
+int cmd_bench(int argc, char **argv);
+
+#endif
