@@ -17,8 +17,8 @@ rm_status rm_sgd_create(rm_param *params, size_t count, rm_sgd_config cfg, rm_sg
 void rm_sgd_destroy(rm_sgd *opt);
 
 /* One step with learning rate lr:  d = grad + wd * w;  buf = momentum * buf + d
- * (buf = d on the first step);  w -= lr * buf.  The caller then calls
- * rm_net_params_changed(). */
+ * (buf = d on the first step);  w -= lr * buf.  Buffers and parameters whose grad is
+ * NULL are left unchanged. The caller then calls rm_net_params_changed(). */
 void rm_sgd_step(rm_sgd *opt, double lr);
 
 /* Momentum buffer of params[i] (numel floats, PyTorch layout) for checkpoints;
@@ -52,7 +52,23 @@ typedef struct {
 rm_status rm_lr_schedule_init(rm_lr_schedule *s, const char *name, double lr);
 const char *rm_lr_kind_name(rm_lr_kind kind);
 
-/* Learning rate for iteration `it` (0-based) of `total` iterations. */
+/* Validates a schedule filled in by hand or from a config: lr finite and >= 0;
+ * multistep: 0..RM_LR_MAX_MILESTONES strictly increasing fractions in (0, 1], gamma >= 0;
+ * cyclic: peak in (0, 1). RM_ERR_ARG naming the field and value otherwise. */
+rm_status rm_lr_schedule_check(const rm_lr_schedule *s);
+
+/* The iteration from which milestone fraction m applies: floor(m * total), where a
+ * product that is an integer up to rounding counts as that integer (100/110 of 110 -> 100;
+ * of 43010 = 110 epochs x 391 -> 39100, the first iteration of epoch 100). */
+long rm_lr_milestone_iteration(double m, long total);
+
+/* Learning rate for iteration `it` (0-based) of `total` iterations; `it` is clamped to
+ * [0, total], total <= 0 gives lr.
+ *   constant:  lr
+ *   multistep: lr * gamma^k, k = number of milestones m with it >= rm_lr_milestone_iteration
+ *              (torch MultiStepLR stepped after every iteration, integer milestones)
+ *   cyclic:    np.interp(it, [0, peak*total, total], [0, lr, 0]): 0 at it = 0 and at total
+ *   cosine:    lr * (1 + cos(pi * it / total)) / 2 (CosineAnnealingLR, T_max = total) */
 double rm_lr_at(const rm_lr_schedule *s, long it, long total);
 
 #endif
