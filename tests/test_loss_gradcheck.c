@@ -98,7 +98,7 @@ static void check_term(const char *label, ctx *c, int n_inputs, unsigned zero_ma
     float *z[3] = {c->z1, c->z2, c->z3};
     const int n = c->B * K;
     for (int i = 0; i < n_inputs; i++) {
-        char name[64];
+        char name[128];
         snprintf(name, sizeof name, "%s B=%d d/z%d", label, c->B, i + 1);
         if (zero_mask & (1u << i)) {
             assert_all_zero(name, g[i], n);
@@ -116,7 +116,7 @@ static void test_ce_ls(void **state) {
             ctx c;
             fill(&c, T_CE, B, 11 + B);
             c.s = smooth[i];
-            char label[32];
+            char label[64];
             snprintf(label, sizeof label, "ce_ls s=%.1f", smooth[i]);
             check_term(label, &c, 1, 0);
         }
@@ -156,7 +156,7 @@ static void test_amr(void **state) {
                 fill(&c, T_AMR, B, 41 + B);
                 c.amr = (rm_amr_config){.alpha = 1.0, .beta = 0.3, .stop_f = stop_f,
                                         .stop_i = stop_i};
-                char label[32];
+                char label[64];
                 snprintf(label, sizeof label, "amr stop_f=%d stop_i=%d", stop_f, stop_i);
                 check_term(label, &c, 2, (stop_f ? 1u : 0u) | (stop_i ? 2u : 0u));
             }
@@ -171,7 +171,7 @@ static void test_agr(void **state) {
                 ctx c;
                 fill(&c, T_AGR, B, 51 + B);
                 c.agr = (rm_agr_config){.gamma = 0.7, .dir = dirs[d], .detach_clean = detach};
-                char label[40];
+                char label[64];
                 snprintf(label, sizeof label, "agr %s detach=%d", rm_agr_direction_name(dirs[d]),
                          detach);
                 check_term(label, &c, 2, detach ? 1u : 0u); /* z1 = clean side */
@@ -196,7 +196,7 @@ static void test_regmix(void **state) {
                 c.agr.dir = RM_AGR_F_C;
                 zero = 2u; /* z2 = z_i */
             }
-            char label[32];
+            char label[64];
             snprintf(label, sizeof label, "regmix variant %d", variant);
             check_term(label, &c, 3, zero);
         }
