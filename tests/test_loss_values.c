@@ -310,7 +310,13 @@ static void test_argument_errors(void **state) {
     expect_arg_error(rm_amr(z, z, 1, 4, NULL, &v, NULL, NULL), "config");
     rm_agr_config bad = {.gamma = 1.0, .dir = (rm_agr_direction)7};
     expect_arg_error(rm_agr(z, z, 1, 4, &bad, &v, NULL, NULL), "direction 7");
-    /* A failed call leaves the gradient buffer untouched. */
+    /* RegMix checks the AGR settings before AMR adds anything. */
+    rm_amr_config amr = {.alpha = 1.0, .beta = 0.3};
+    expect_arg_error(rm_regmix(z, z + 2, z, 1, 2, &amr, &bad, &v, dz, dz + 2, NULL),
+                     "direction 7");
+    expect_arg_error(rm_regmix(z, z + 2, NULL, 1, 2, &amr, &bad, &v, dz, dz + 2, NULL),
+                     "NULL");
+    /* A failed call leaves the gradient buffers untouched. */
     for (int i = 0; i < 4; i++) assert_true(dz[i] == 0.0f);
 }
 

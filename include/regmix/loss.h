@@ -19,7 +19,8 @@
  * - Input arrays must not alias output buffers; two gradient buffers may be the same
  *   array (both contributions are added).
  * - Return RM_OK, or RM_ERR_ARG for a bad argument (B < 1, K < 2, a label outside
- *   [0, K), a NULL input, a non-finite weight, s outside [0, 1]). They do not check for
+ *   [0, K), a NULL input or config, a non-finite weight, s outside [0, 1], an unknown
+ *   AGR direction); a failed call adds nothing to any buffer. They do not check for
  *   NaN/Inf in the logits: a non-finite input gives a non-finite value, which the caller
  *   turns into a stopped run with rm_loss_check_finite().
  *

@@ -9,8 +9,9 @@
 rm_status rm_mse_logits(const float *zf, const float *zi, int B, int K, double lambda,
                         double *value, float *dzf, float *dzi) {
     if (!zf || !zi) return rm_fail(RM_ERR_ARG, "rm_mse_logits: logits pointer is NULL");
-    if (B < 1 || K < 1)
-        return rm_fail(RM_ERR_ARG, "rm_mse_logits: shape (B=%d, K=%d) needs B, K >= 1", B, K);
+    if (B < 1 || K < 2)
+        return rm_fail(RM_ERR_ARG, "rm_mse_logits: shape (B=%d, K=%d) needs B >= 1 and K >= 2",
+                       B, K);
     if (!isfinite(lambda))
         return rm_fail(RM_ERR_ARG, "rm_mse_logits: weight lambda = %g is not finite", lambda);
     const size_t n = (size_t)B * (size_t)K;
