@@ -1,0 +1,159 @@
+/* Internal structures of the nn engine (not part of the public API).
+ *
+ * Graph: tensors (per-image shapes) connected by nodes, in execution order.
+ * Plan:  the oneDNN primitives for one batch size, created once and kept.
+ * Tape:  the activations of one forward pass (one per pass of a training step).
+ */
+#ifndef REGMIX_NN_ENGINE_H
+#define REGMIX_NN_ENGINE_H
+
+#include <dnnl.h>
+#include <dnnl_debug.h>
+
+#include "regmix/nn.h"
+
+/* Every oneDNN call that can fail goes through this: file, line, call text, status. */
+#define DNNL_TRY(call)                                                                     \
+    do {                                                                                   \
+        dnnl_status_t dnnl_try_status_ = (call);                                           \
+        if (dnnl_try_status_ != dnnl_success)                                              \
+            return rm_fail(RM_ERR_DNNL, "%s failed: %s", #call,                            \
+                           dnnl_status2str(dnnl_try_status_));                             \
+    } while (0)
+
+typedef enum { OP_CONV, OP_BN, OP_RELU, OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_LINEAR, OP_ADD } op_kind;
+
+enum { MAX_TENSORS = 128, MAX_NODES = 128, MAX_PARAMS = 160, MAX_PLANS = 8 };
+
+typedef struct {
+    int ndims; /* 4: (C,H,W) per image; 2: (C) per image */
+    int c, h, w;
+} tensor_shape;
+
+typedef struct {
+    op_kind kind;
+    int in[2];  /* tensor ids; in[1] only for OP_ADD */
+    int out;
+    int k, stride, pad; /* conv / pooling geometry (square) */
+    int w, b, rmean, rvar; /* parameter indices, -1 when absent */
+} node;
+
+/* A growable raw buffer. dnnl memories are created without storage and pointed at a
+ * slot before each use, so tapes and plans of different batch sizes share buffers
+ * (a smaller last batch reuses the big batch's storage instead of allocating). */
+typedef struct {
+    void *buf;
+    size_t cap;
+} slot;
+
+/* Primitives of one node for one batch size. Index [mode] where train and eval differ
+ * (batch norm); other ops use index 0 for both. */
+typedef struct {
+    dnnl_primitive_desc_t fwd_pd[2], bwd_pd[2], bww_pd;
+    dnnl_primitive_t fwd[2], bwd[2], bww;
+
+    /* inputs as the forward primitive reads them (conv / linear / add may want another
+     * layout than the producer wrote): reorder into a per-tape copy */
+    dnnl_primitive_t src_reorder;
+    dnnl_memory_t src_copy;
+    /* diff_dst as the backward primitives read it, diff_src as they write it */
+    dnnl_primitive_t diff_dst_reorder, bww_diff_dst_reorder;
+    dnnl_memory_t diff_dst_tmp, bww_diff_dst_tmp, diff_src_tmp;
+    int diff_src_direct; /* bwd writes straight into the input's gradient buffer */
+
+    /* weights: plain master view, and copies in the layouts the primitives want */
+    dnnl_memory_t w_plain, w_fwd, w_bwd, b_plain;
+    dnnl_primitive_t w_fwd_reorder, w_bwd_reorder;
+    dnnl_memory_t dw, dw_plain, db; /* weight-gradient scratch before accumulation */
+    dnnl_primitive_t dw_reorder;
+    unsigned long w_version;
+
+    dnnl_memory_t mean, var, ws; /* BN batch statistics, max-pool workspace (per tape) */
+    dnnl_memory_t rmean, rvar;   /* BN running statistics (plain views of the buffers) */
+} node_plan;
+
+typedef struct {
+    int batch;
+    dnnl_memory_desc_t md[MAX_TENSORS]; /* canonical layout of each tensor */
+    dnnl_memory_t act[MAX_TENSORS];     /* bound to the current tape's slots */
+    dnnl_memory_t diff[MAX_TENSORS];    /* bound to the net's gradient slots */
+    dnnl_memory_t accum[MAX_TENSORS];   /* scratch for adding a gradient in another layout */
+    dnnl_primitive_t accum_reorder[MAX_NODES][2]; /* per node input: diff_src / add branch */
+    node_plan np[MAX_NODES];
+    dnnl_memory_t logits_plain, dlogits_plain;
+    dnnl_primitive_t logits_reorder, dlogits_reorder;
+    unsigned long last_use;
+} plan;
+
+struct rm_tape {
+    rm_net *net;
+    int batch; /* 0 until the first forward */
+    rm_mode mode;
+    slot act[MAX_TENSORS];
+    slot src_copy[MAX_NODES], mean[MAX_NODES], var[MAX_NODES], ws[MAX_NODES];
+};
+
+struct rm_net {
+    char model[32];
+    int num_classes;
+    int n_tensors, n_nodes, n_params;
+    tensor_shape shape[MAX_TENSORS];
+    node nodes[MAX_NODES];
+    int consumers[MAX_TENSORS];
+    rm_param params[MAX_PARAMS];
+    float bn_eps, bn_momentum;
+    unsigned long version; /* bumped by rm_net_params_changed */
+    plan *plans[MAX_PLANS];
+    unsigned long use_clock;
+    /* gradient-side buffers, shared by all plans and tapes (one backward at a time) */
+    slot diff[MAX_TENSORS], accum[MAX_TENSORS];
+    slot diff_dst_tmp[MAX_NODES], bww_diff_dst_tmp[MAX_NODES], diff_src_tmp[MAX_NODES];
+    slot dw[MAX_NODES], dw_plain[MAX_NODES], db[MAX_NODES];
+    slot w_fwd[MAX_NODES], w_bwd[MAX_NODES];
+    const plan *w_owner[MAX_NODES]; /* which plan's layouts the weight copies hold */
+};
+
+/* shared engine and stream (CPU) */
+rm_status rm_dnnl_get(dnnl_engine_t *engine, dnnl_stream_t *stream);
+
+/* graph building (models.c uses these; graph.c implements them) */
+int graph_input(rm_net *n, int c, int h, int w);
+rm_status graph_declare_conv(rm_net *n, const char *name, int oc, int ic, int k, int bias);
+rm_status graph_declare_bn(rm_net *n, const char *name, int c);
+rm_status graph_declare_linear(rm_net *n, const char *name, int out, int in);
+int graph_conv(rm_net *n, int in, const char *name, int stride, int pad);
+int graph_bn(rm_net *n, int in, const char *name);
+int graph_relu(rm_net *n, int in);
+int graph_maxpool(rm_net *n, int in, int k, int stride);
+int graph_avgpool(rm_net *n, int in, int k, int stride);
+int graph_gap(rm_net *n, int in);
+int graph_linear(rm_net *n, int in, const char *name);
+int graph_add(rm_net *n, int a, int b);
+int graph_param_index(const rm_net *n, const char *name);
+
+rm_status models_build(rm_net *n, const char *model, int num_classes);
+
+/* plans */
+rm_status plan_get(rm_net *n, int batch, plan **out);
+void plan_destroy(rm_net *n, plan *p);
+rm_status plan_refresh_weights(rm_net *n, plan *p);
+rm_status tape_bind(rm_net *n, plan *p, rm_tape *t);
+
+/* helpers */
+rm_status slot_bind(slot *s, dnnl_memory_t m); /* grow s to m's size, point m at it */
+void slot_free(slot *s);
+rm_status mem_new(dnnl_memory_t *m, const dnnl_memory_desc_t *md);   /* owns zeroed storage */
+rm_status mem_empty(dnnl_memory_t *m, const dnnl_memory_desc_t *md); /* no storage: slot_bind */
+rm_status mem_user(dnnl_memory_t *m, const dnnl_memory_desc_t *md, void *data);
+const dnnl_memory_desc_t *mem_md(dnnl_memory_t m);
+const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, int arg);
+void add_floats(float *dst, const float *src, size_t n);
+rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                      const dnnl_memory_desc_t *to);
+rm_status reorder_run(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to);
+rm_status exec(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args);
+float *mem_ptr(dnnl_memory_t m);
+size_t md_floats(const dnnl_memory_desc_t *md);
+void md_plain(dnnl_memory_desc_t *md, const tensor_shape *s, int batch);
+
+#endif
