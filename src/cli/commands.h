@@ -3,5 +3,6 @@
 #define REGMIX_CLI_COMMANDS_H
 
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

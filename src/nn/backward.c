@@ -68,7 +68,7 @@ static rm_status add_weight_grads(bwd_ctx *c, int i) {
         RM_TRY(reorder_run(q->dw_reorder, q->dw, q->dw_plain));
         dw = q->dw_plain;
     }
-    dnnl_stream_t s;
+    dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_stream_wait(s));
     add_floats(n->params[d->w].grad, mem_ptr(dw), n->params[d->w].numel);
@@ -136,7 +136,7 @@ static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
     RM_TRY(exec(q->bwd[m], 9, a));
     RM_TRY(finish_diff_src(c, i, target));
     if (c->flags & RM_GRAD_WEIGHTS) {
-        dnnl_stream_t s;
+        dnnl_stream_t s = NULL;
         RM_TRY(rm_dnnl_get(NULL, &s));
         DNNL_TRY(dnnl_stream_wait(s));
         add_floats(n->params[d->w].grad, mem_ptr(q->dw), n->params[d->w].numel);
@@ -201,7 +201,7 @@ rm_status rm_net_backward(rm_net *n, rm_tape *t, const float *dlogits, float *dx
     }
     c.written[last] = 1;
     for (int i = n->n_nodes - 1; i >= 0; i--) RM_TRY(backward_node(&c, i, t));
-    dnnl_stream_t s;
+    dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_stream_wait(s));
     if (flags & RM_GRAD_INPUT) {

@@ -18,7 +18,7 @@ rm_status rm_dnnl_get(dnnl_engine_t *engine, dnnl_stream_t *stream) {
 }
 
 rm_status mem_new(dnnl_memory_t *m, const dnnl_memory_desc_t *md) {
-    dnnl_engine_t e;
+    dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
     DNNL_TRY(dnnl_memory_create(m, md, e, DNNL_MEMORY_ALLOCATE));
     /* zero it: blocked layouts have padding that must stay zero for accumulation */
@@ -31,7 +31,7 @@ rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
                       const dnnl_memory_desc_t *to) {
     *r = NULL;
     if (dnnl_memory_desc_equal(from, to)) return RM_OK;
-    dnnl_engine_t e;
+    dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
     dnnl_primitive_desc_t pd;
     DNNL_TRY(dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL));
@@ -42,7 +42,7 @@ rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
 }
 
 rm_status exec(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
-    dnnl_stream_t s;
+    dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_primitive_execute(p, s, nargs, args));
     return RM_OK;
@@ -96,14 +96,14 @@ const char *rm_dnnl_isa(void) {
 }
 
 rm_status mem_empty(dnnl_memory_t *m, const dnnl_memory_desc_t *md) {
-    dnnl_engine_t e;
+    dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
     DNNL_TRY(dnnl_memory_create(m, md, e, DNNL_MEMORY_NONE));
     return RM_OK;
 }
 
 rm_status mem_user(dnnl_memory_t *m, const dnnl_memory_desc_t *md, void *data) {
-    dnnl_engine_t e;
+    dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
     DNNL_TRY(dnnl_memory_create(m, md, e, data));
     return RM_OK;

@@ -56,7 +56,7 @@ static rm_status forward_node(rm_net *n, plan *p, int i, rm_mode mode) {
                                 {DNNL_ARG_VARIANCE, m ? q->rvar : q->var}};
         RM_TRY(exec(q->fwd[m], 6, a));
         if (!m) {
-            dnnl_stream_t s;
+            dnnl_stream_t s = NULL;
             RM_TRY(rm_dnnl_get(NULL, &s));
             DNNL_TRY(dnnl_stream_wait(s));
             update_running(n, d, q, p->batch);
@@ -104,7 +104,7 @@ rm_status rm_net_forward(rm_net *n, rm_tape *t, rm_mode mode, const float *x, in
         DNNL_TRY(dnnl_memory_set_data_handle(p->logits_plain, logits));
         RM_TRY(reorder_run(p->logits_reorder, p->act[last], p->logits_plain));
     }
-    dnnl_stream_t s;
+    dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_stream_wait(s));
     if (!p->logits_reorder)

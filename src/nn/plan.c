@@ -13,7 +13,7 @@ static const dnnl_format_tag_t PLAIN_TAG[5] = {dnnl_format_tag_undef, dnnl_a, dn
 
 static rm_status make_pd(dnnl_primitive_desc_t *pd, const void *desc,
                          const_dnnl_primitive_desc_t hint) {
-    dnnl_engine_t e;
+    dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
     DNNL_TRY(dnnl_primitive_desc_create(pd, desc, NULL, e, hint));
     return RM_OK;

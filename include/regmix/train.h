@@ -1,0 +1,56 @@
+/* regmix train: one configuration end to end.
+ *
+ * A method is a composition (method.md): how the final perturbation d is made (the
+ * attack: prior-guided FGSM, FGSM with random start, PGD, TRADES' KL attack) and which
+ * loss terms the step has (CE_ls on the final output, the regulariser R over the
+ * initial / final / clean passes, TRADES' KL). Each pass the loss uses is taped and
+ * back-propagated into the shared weight gradients.
+ *
+ * Every epoch produces one row of metrics (rm_trainer_metric_*): loss terms, train
+ * accuracy on the final adversarial examples, test accuracy under each evaluation
+ * attack, learning rate, timings and the catastrophic-overfitting flag. */
+#ifndef REGMIX_TRAIN_H
+#define REGMIX_TRAIN_H
+
+#include "regmix/attack.h"
+#include "regmix/config.h"
+#include "regmix/data.h"
+#include "regmix/optim.h"
+
+typedef struct rm_trainer rm_trainer;
+
+typedef struct {
+    char name[48];
+    const char *units;
+    const char *description;
+} rm_metric_def;
+
+/* Loads the data, builds the network (seeded initialisation), the optimiser and the
+ * attack state. Prints nothing. */
+rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out);
+void rm_trainer_destroy(rm_trainer *t);
+
+int rm_trainer_metric_count(const rm_trainer *t);
+const rm_metric_def *rm_trainer_metric(const rm_trainer *t, int i);
+int rm_trainer_metric_index(const rm_trainer *t, const char *name); /* -1 if absent */
+
+/* Epochs completed so far (0 before the first). */
+int rm_trainer_epoch(const rm_trainer *t);
+
+/* Progress inside an epoch: called every `every` batches with (batches done, total). */
+typedef void (*rm_progress_fn)(void *ctx, int epoch, int64_t done, int64_t total, double seconds);
+
+/* Trains one epoch and (when due) evaluates; fills row[rm_trainer_metric_count()].
+ * Not-applicable values (a loss term the method lacks, skipped evaluation) are NaN.
+ * A NaN/Inf loss stops the epoch with RM_ERR_DIVERGED. */
+rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progress, void *ctx);
+
+/* Accuracy (%) of the current weights on `data` (NULL: the run's test subset) under one
+ * evaluation attack, batch norm in inference mode. */
+rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                              double *accuracy);
+
+rm_net *rm_trainer_net(rm_trainer *t);
+const rm_dataset *rm_trainer_test_set(const rm_trainer *t);
+
+#endif

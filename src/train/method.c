@@ -1,0 +1,167 @@
+/* A method = an attack that makes the final perturbation + loss terms over the passes
+ * (method.md). train_step() runs one SGD step of any composition. */
+#include <math.h>
+#include <string.h>
+
+#include "train/trainer_internal.h"
+
+static reg_kind parse_reg(const char *r) {
+    if (!strcmp(r, "mse")) return REG_MSE;
+    if (!strcmp(r, "amr")) return REG_AMR;
+    if (!strcmp(r, "agr")) return REG_AGR;
+    if (!strcmp(r, "regmix")) return REG_REGMIX;
+    return REG_NONE;
+}
+
+rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
+    memset(mp, 0, sizeof *mp);
+    mp->reg = parse_reg(cfg->reg);
+    if (strcmp(cfg->reg, "none") && mp->reg == REG_NONE)
+        return rm_fail(RM_ERR_ARG, "reg: unknown regulariser '%s'", cfg->reg);
+    mp->s_main = 1.0;
+    if (!strcmp(cfg->method, "pgi")) {
+        mp->attack = ATTACK_PGI;
+        mp->s_main = cfg->label_smoothing;
+    } else if (!strcmp(cfg->method, "fgsm-rs")) {
+        mp->attack = ATTACK_FGSM_RS;
+    } else if (!strcmp(cfg->method, "pgd-at")) {
+        mp->attack = ATTACK_PGD;
+    } else if (!strcmp(cfg->method, "trades")) {
+        mp->attack = ATTACK_TRADES;
+    } else {
+        return rm_fail(RM_ERR_ARG, "method: unknown method '%s'", cfg->method);
+    }
+    int has_initial = mp->attack == ATTACK_PGI || mp->attack == ATTACK_FGSM_RS;
+    mp->uses_initial = mp->reg == REG_MSE || mp->reg == REG_AMR || mp->reg == REG_REGMIX;
+    if (mp->uses_initial && !has_initial)
+        return rm_fail(RM_ERR_ARG, "reg: '%s' needs the initial adversarial pass of pgi or fgsm-rs, "
+                       "method '%s' has none (use reg=none or reg=agr)", cfg->reg, cfg->method);
+    mp->uses_clean = mp->reg == REG_AGR || mp->reg == REG_REGMIX || mp->attack == ATTACK_TRADES;
+    return RM_OK;
+}
+
+static void add_into(float *dst, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
+}
+
+/* Step 1-4 of the PGI step, or the FGSM-RS equivalent: the initial pass on x + e
+ * (taped: the regulariser may back-propagate through it), its input gradient g, and
+ * the final perturbation. */
+static rm_status fast_attack(rm_trainer *t, int B) {
+    const rm_config *c = &t->cfg;
+    size_t n = (size_t)B * t->d;
+    float eps = (float)c->eps, step = (float)c->step;
+    if (t->mp.attack == ATTACK_PGI) {
+        rm_pgi_begin(&t->pgi, t->x, t->ids, B, &t->rng_attack, t->e);
+    } else {
+        for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(&t->rng_attack, -eps, eps);
+        rm_project(t->e, t->x, n, eps);
+    }
+    add_into(t->xadv, t->x, t->e, n);
+    RM_TRY(rm_net_forward(t->net, t->tape_i, RM_MODE_TRAIN, t->xadv, B, t->zi));
+    size_t nk = (size_t)B * t->K;
+    memset(t->dzi, 0, nk * sizeof(float));
+    double s = t->mp.attack == ATTACK_PGI ? c->label_smoothing : 1.0;
+    RM_TRY(rm_ce_ls(t->zi, t->y, B, t->K, s, NULL, t->dzi));
+    RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, t->g, RM_GRAD_INPUT));
+    if (t->mp.attack == ATTACK_PGI) {
+        rm_pgi_update(&t->pgi, t->x, t->ids, B, t->e, t->g, t->delta);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float sg = (float)((t->g[i] > 0) - (t->g[i] < 0));
+            t->delta[i] = t->e[i] + step * sg;
+        }
+        rm_project(t->delta, t->x, n, eps);
+    }
+    return RM_OK;
+}
+
+static rm_status make_perturbation(rm_trainer *t, int B) {
+    const rm_config *c = &t->cfg;
+    switch (t->mp.attack) {
+    case ATTACK_PGI:
+    case ATTACK_FGSM_RS: return fast_attack(t, B);
+    case ATTACK_PGD:
+        /* Madry et al. / Rice et al.: the attack runs with the model in training mode */
+        return rm_pgd(t->attacker, RM_MODE_TRAIN, t->x, t->y, B, (float)c->eps, (float)c->step,
+                      c->train_attack_steps, 1, RM_ATTACK_LOSS_CE, &t->rng_attack, t->delta, NULL);
+    case ATTACK_TRADES:
+        /* TRADES' reference code switches to model.eval() for the inner maximisation */
+        return rm_trades_attack(t->attacker, RM_MODE_EVAL, t->x, B, (float)c->eps, (float)c->step,
+                                c->train_attack_steps, &t->rng_attack, t->delta);
+    }
+    return rm_fail(RM_ERR_ARG, "unknown attack");
+}
+
+static int64_t count_correct(const float *z, const int32_t *y, int B, int K) {
+    int64_t n = 0;
+    for (int b = 0; b < B; b++) {
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (z[(size_t)b * K + k] > z[(size_t)b * K + best]) best = k;
+        n += best == y[b];
+    }
+    return n;
+}
+
+/* Step 6: L = main term + R, gradients accumulated per pass. */
+static rm_status loss_terms(rm_trainer *t, int B, epoch_sums *sums) {
+    const rm_config *c = &t->cfg;
+    int K = t->K;
+    size_t nk = (size_t)B * K;
+    memset(t->dzf, 0, nk * sizeof(float));
+    memset(t->dzi, 0, nk * sizeof(float));
+    memset(t->dzc, 0, nk * sizeof(float));
+    double ce = 0, mse = 0, amr = 0, agr = 0, trades = 0;
+    if (t->mp.attack == ATTACK_TRADES) {
+        RM_TRY(rm_ce_ls(t->zc, t->y, B, K, 1.0, &ce, t->dzc));
+        RM_TRY(rm_kl(t->zc, t->zf, B, K, c->beta, &trades, t->dzc, t->dzf));
+    } else {
+        RM_TRY(rm_ce_ls(t->zf, t->y, B, K, t->mp.s_main, &ce, t->dzf));
+    }
+    rm_amr_config ac = {c->alpha, c->beta, c->amr_stop_f, c->amr_stop_i};
+    rm_agr_config gc = {c->gamma, RM_AGR_C_F, c->agr_detach};
+    RM_TRY(rm_agr_direction_parse(c->agr_dir, &gc.dir));
+    switch (t->mp.reg) {
+    case REG_NONE: break;
+    case REG_MSE: RM_TRY(rm_mse_logits(t->zf, t->zi, B, K, c->lambda, &mse, t->dzf, t->dzi)); break;
+    case REG_AMR: RM_TRY(rm_amr(t->zf, t->zi, B, K, &ac, &amr, t->dzf, t->dzi)); break;
+    case REG_AGR: RM_TRY(rm_agr(t->zc, t->zf, B, K, &gc, &agr, t->dzc, t->dzf)); break;
+    case REG_REGMIX:
+        RM_TRY(rm_amr(t->zf, t->zi, B, K, &ac, &amr, t->dzf, t->dzi));
+        RM_TRY(rm_agr(t->zc, t->zf, B, K, &gc, &agr, t->dzc, t->dzf));
+        break;
+    }
+    double loss = ce + mse + amr + agr + trades;
+    RM_TRY(rm_loss_check_finite("training loss", loss));
+    sums->loss += loss * B;
+    sums->ce += ce * B;
+    sums->mse += mse * B;
+    sums->amr += amr * B;
+    sums->agr += agr * B;
+    sums->trades += trades * B;
+    sums->correct += count_correct(t->zf, t->y, B, K);
+    sums->seen += B;
+    sums->batches++;
+    return RM_OK;
+}
+
+rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
+    size_t n = (size_t)B * t->d;
+    RM_TRY(make_perturbation(t, B));
+    /* Step 5: the final adversarial output (training-mode batch norm) */
+    add_into(t->xadv, t->x, t->delta, n);
+    RM_TRY(rm_net_forward(t->net, t->tape_f, RM_MODE_TRAIN, t->xadv, B, t->zf));
+    if (t->mp.uses_clean) RM_TRY(rm_net_forward(t->net, t->tape_c, RM_MODE_TRAIN, t->x, B, t->zc));
+    RM_TRY(loss_terms(t, B, sums));
+    /* back-propagate into the weights through every pass the loss used */
+    rm_net_zero_grad(t->net);
+    RM_TRY(rm_net_backward(t->net, t->tape_f, t->dzf, NULL, RM_GRAD_WEIGHTS));
+    if (t->mp.uses_initial) RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, NULL, RM_GRAD_WEIGHTS));
+    if (t->mp.uses_clean) RM_TRY(rm_net_backward(t->net, t->tape_c, t->dzc, NULL, RM_GRAD_WEIGHTS));
+    /* Step 7: SGD with the per-iteration learning rate */
+    rm_sgd_step(t->opt, rm_lr_at(&t->sched, t->iteration, t->total_iterations));
+    rm_net_params_changed(t->net);
+    t->iteration++;
+    return RM_OK;
+}

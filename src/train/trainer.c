@@ -1,0 +1,283 @@
+/* Run set-up, the epoch loop and the metrics row. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "train/trainer_internal.h"
+
+static void add_metric(rm_trainer *t, const char *name, const char *units, const char *desc) {
+    if (t->n_metrics >= MAX_METRICS) return;
+    rm_metric_def *m = &t->metrics[t->n_metrics++];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->units = units;
+    m->description = desc;
+}
+
+/* The metric list: fixed training metrics, then one test accuracy per evaluation
+ * attack, then timings. Names are the HDF5 dataset names and CSV headers. */
+static void define_metrics(rm_trainer *t) {
+    add_metric(t, "epoch", "1", "epochs completed (1-based)");
+    add_metric(t, "lr", "1", "learning rate at the last step of the epoch");
+    add_metric(t, "loss", "nats", "mean total training loss over the epoch's batches");
+    add_metric(t, "loss_ce", "nats", "mean main cross-entropy term (CE_ls on the final adversarial output; TRADES: CE on clean)");
+    add_metric(t, "loss_mse", "1", "mean MSE regulariser term (lambda included); NaN if not in the method");
+    add_metric(t, "loss_amr", "nats", "mean AMR term alpha*KL(p_f||p_i) + beta*KL(p_i||p_f); NaN if not in the method");
+    add_metric(t, "loss_agr", "nats", "mean AGR term gamma*KL(p_c||p_f) (direction per config); NaN if not in the method");
+    add_metric(t, "loss_trades", "nats", "mean TRADES term beta*KL(p_c||p_adv); NaN if not in the method");
+    add_metric(t, "train_acc", "%", "training accuracy on the final adversarial examples");
+    t->m_eval0 = t->n_metrics;
+    for (int i = 0; i < t->cfg.n_eval; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "test_%s", t->cfg.eval[i].name);
+        add_metric(t, name, "%", "test accuracy under this evaluation attack (inference-mode BN); NaN if not evaluated this epoch");
+    }
+    add_metric(t, "co_flag", "1", "catastrophic overfitting: 1 if PGD accuracy < co_threshold x FGSM accuracy");
+    add_metric(t, "train_seconds", "s", "wall time of the epoch's training steps");
+    add_metric(t, "eval_seconds", "s", "wall time of the epoch's evaluation");
+    add_metric(t, "epoch_seconds", "s", "wall time of the whole epoch");
+    add_metric(t, "images_per_s", "1/s", "training images per second");
+}
+
+int rm_trainer_metric_count(const rm_trainer *t) { return t->n_metrics; }
+const rm_metric_def *rm_trainer_metric(const rm_trainer *t, int i) {
+    return i >= 0 && i < t->n_metrics ? &t->metrics[i] : NULL;
+}
+int rm_trainer_metric_index(const rm_trainer *t, const char *name) {
+    for (int i = 0; i < t->n_metrics; i++)
+        if (!strcmp(t->metrics[i].name, name)) return i;
+    return -1;
+}
+int rm_trainer_epoch(const rm_trainer *t) { return t->epoch; }
+rm_net *rm_trainer_net(rm_trainer *t) { return t->net; }
+const rm_dataset *rm_trainer_test_set(const rm_trainer *t) { return &t->test; }
+
+static rm_status load_data(rm_trainer *t) {
+    const rm_config *c = &t->cfg;
+    const char *dir = c->data_dir[0] ? c->data_dir : NULL;
+    rm_dataset full;
+    RM_TRY(rm_dataset_load(c->dataset, dir, 1, &full));
+    /* the subset / validation split depends on the run seed */
+    rm_rng r;
+    rm_rng_derive(&r, c->seed, "split");
+    rm_status st = RM_OK;
+    if (c->train_subset > 0 || c->val_size > 0) {
+        if (c->train_subset + c->val_size > full.n)
+            st = rm_fail(RM_ERR_ARG, "train_subset (%lld) + val_size (%lld) exceeds the %lld training samples of %s",
+                         (long long)c->train_subset, (long long)c->val_size, (long long)full.n, c->dataset);
+        else
+            st = rm_dataset_split(&full, c->train_subset, c->val_size, &r, &t->train,
+                                  c->val_size > 0 ? &t->val : NULL);
+        rm_dataset_free(&full);
+    } else {
+        t->train = full;
+    }
+    RM_TRY(st);
+    rm_dataset test_full;
+    RM_TRY(rm_dataset_load(c->dataset, dir, 0, &test_full));
+    if (c->test_subset > 0 && c->test_subset < test_full.n) {
+        /* the same test subset for every run (fixed seed), so runs are comparable */
+        rm_rng fixed;
+        rm_rng_derive(&fixed, 0, "test-subset");
+        st = rm_dataset_split(&test_full, c->test_subset, 0, &fixed, &t->test, NULL);
+        rm_dataset_free(&test_full);
+        RM_TRY(st);
+    } else {
+        t->test = test_full;
+    }
+    t->aug = rm_augment_default(c->dataset);
+    if (c->augment == 0) t->aug = (rm_augment){0, 0};
+    if (c->augment == 1) t->aug = (rm_augment){4, 1};
+    return RM_OK;
+}
+
+static rm_status check_shapes(rm_trainer *t) {
+    int c, h, w;
+    rm_net_input_shape(t->net, &c, &h, &w);
+    if (c != t->train.c || h != t->train.h || w != t->train.w)
+        return rm_fail(RM_ERR_ARG, "model %s takes %dx%dx%d images but dataset %s has %dx%dx%d",
+                       t->cfg.model, c, h, w, t->cfg.dataset, t->train.c, t->train.h, t->train.w);
+    return RM_OK;
+}
+
+static rm_status alloc_buffers(rm_trainer *t) {
+    size_t n = (size_t)t->B * t->d, nk = (size_t)t->B * t->K;
+    float **img[] = {&t->x, &t->xadv, &t->e, &t->g, &t->delta};
+    for (size_t i = 0; i < sizeof img / sizeof *img; i++)
+        if (!(*img[i] = rm_alloc(n * sizeof(float)))) return RM_ERR_NOMEM;
+    float **lg[] = {&t->zf, &t->zi, &t->zc, &t->dzf, &t->dzi, &t->dzc};
+    for (size_t i = 0; i < sizeof lg / sizeof *lg; i++)
+        if (!(*lg[i] = rm_alloc(nk * sizeof(float)))) return RM_ERR_NOMEM;
+    if (!(t->y = rm_alloc((size_t)t->B * sizeof(int32_t)))) return RM_ERR_NOMEM;
+    if (!(t->ids = rm_alloc((size_t)t->B * sizeof(int64_t)))) return RM_ERR_NOMEM;
+    return RM_OK;
+}
+
+static rm_status setup(rm_trainer *t) {
+    const rm_config *c = &t->cfg;
+    RM_TRY(method_plan_make(c, &t->mp));
+    if (c->threads > 0) omp_set_num_threads(c->threads);
+    RM_TRY(load_data(t));
+    RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
+    RM_TRY(check_shapes(t));
+    rm_net_init(t->net, c->seed);
+    t->K = t->train.num_classes;
+    t->d = rm_net_input_size(t->net);
+    t->B = c->batch;
+    size_t np;
+    rm_param *params = rm_net_params(t->net, &np);
+    RM_TRY(rm_sgd_create(params, np, (rm_sgd_config){c->momentum, c->weight_decay}, &t->opt));
+    RM_TRY(rm_lr_schedule_init(&t->sched, c->lr_schedule, c->lr));
+    RM_TRY(rm_batcher_init(&t->batcher, &t->train, t->B, 0));
+    t->total_iterations = (long)c->epochs * rm_batcher_num_batches(&t->batcher);
+    RM_TRY(rm_tape_create(t->net, &t->tape_f));
+    RM_TRY(rm_tape_create(t->net, &t->tape_i));
+    RM_TRY(rm_tape_create(t->net, &t->tape_c));
+    RM_TRY(rm_attacker_create(t->net, t->B, &t->attacker));
+    if (t->mp.attack == ATTACK_PGI)
+        RM_TRY(rm_pgi_init(&t->pgi, t->train.n, t->d, (float)c->eps, (float)c->step, (float)c->pgi_momentum));
+    rm_rng_derive(&t->rng_shuffle, c->seed, "shuffle");
+    rm_rng_derive(&t->rng_aug, c->seed, "augment");
+    rm_rng_derive(&t->rng_attack, c->seed, "attack");
+    RM_TRY(alloc_buffers(t));
+    define_metrics(t);
+    return RM_OK;
+}
+
+rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out) {
+    *out = NULL;
+    rm_trainer *t = rm_alloc(sizeof *t);
+    if (!t) return RM_ERR_NOMEM;
+    t->cfg = *cfg;
+    rm_status st = setup(t);
+    if (st != RM_OK) {
+        rm_trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return RM_OK;
+}
+
+void rm_trainer_destroy(rm_trainer *t) {
+    if (!t) return;
+    rm_tape_destroy(t->tape_f);
+    rm_tape_destroy(t->tape_i);
+    rm_tape_destroy(t->tape_c);
+    rm_attacker_destroy(t->attacker);
+    rm_pgi_free(&t->pgi);
+    rm_sgd_destroy(t->opt);
+    rm_net_destroy(t->net);
+    rm_batcher_free(&t->batcher);
+    rm_dataset_free(&t->train);
+    rm_dataset_free(&t->val);
+    rm_dataset_free(&t->test);
+    void *bufs[] = {t->x, t->xadv, t->e, t->g, t->delta, t->zf, t->zi, t->zc, t->dzf, t->dzi, t->dzc, t->y, t->ids};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) rm_free(bufs[i]);
+    rm_free(t);
+}
+
+/* ---- evaluation ---- */
+
+static rm_status eval_batch(rm_trainer *t, const rm_eval_attack *atk, const float *x,
+                            const int32_t *y, int B, rm_rng *rng, int *correct) {
+    float eps = (float)(atk->eps > 0 ? atk->eps : t->cfg.eps);
+    float *delta = t->delta;
+    switch (atk->kind) {
+    case RM_EVAL_CLEAN: return rm_count_correct(t->attacker, RM_MODE_EVAL, x, NULL, y, B, correct);
+    case RM_EVAL_FGSM:
+        RM_TRY(rm_fgsm(t->attacker, RM_MODE_EVAL, x, y, B, eps, eps, 1, rng, delta));
+        break;
+    case RM_EVAL_PGD:
+    case RM_EVAL_CW:
+        RM_TRY(rm_pgd(t->attacker, RM_MODE_EVAL, x, y, B, eps, eps / 4, atk->steps, atk->restarts,
+                      atk->kind == RM_EVAL_CW ? RM_ATTACK_LOSS_CW : RM_ATTACK_LOSS_CE, rng, delta, NULL));
+        break;
+    }
+    return rm_count_correct(t->attacker, RM_MODE_EVAL, x, delta, y, B, correct);
+}
+
+rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                              double *accuracy) {
+    if (!data) data = &t->test;
+    rm_batcher b;
+    RM_TRY(rm_batcher_init(&b, data, t->B, 0));
+    rm_batcher_start_epoch(&b, NULL);
+    /* evaluation randomness is its own stream, keyed by epoch and attack, so evaluating
+     * (or not) never changes the training trajectory */
+    rm_rng rng;
+    char purpose[80];
+    snprintf(purpose, sizeof purpose, "eval:%d:%s", t->epoch, atk->name);
+    rm_rng_derive(&rng, t->cfg.seed, purpose);
+    int64_t total = 0, count;
+    long correct_sum = 0;
+    rm_status st;
+    while ((st = rm_batcher_next(&b, t->x, t->y, NULL, NULL, NULL, &count)) == RM_OK && count > 0) {
+        int correct = 0;
+        st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &correct);
+        if (st != RM_OK) break;
+        correct_sum += correct;
+        total += count;
+    }
+    rm_batcher_free(&b);
+    RM_TRY(st);
+    *accuracy = total ? 100.0 * (double)correct_sum / (double)total : NAN;
+    return RM_OK;
+}
+
+/* ---- one epoch ---- */
+
+static int find_eval(const rm_trainer *t, rm_eval_kind kind) {
+    for (int i = 0; i < t->cfg.n_eval; i++)
+        if (t->cfg.eval[i].kind == kind) return i;
+    return -1;
+}
+
+rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progress, void *ctx) {
+    const rm_config *c = &t->cfg;
+    for (int i = 0; i < t->n_metrics; i++) row[i] = NAN;
+    double t0 = rm_now_seconds();
+    if (t->mp.attack == ATTACK_PGI && t->epoch % c->reset_every == 0) rm_pgi_reset(&t->pgi);
+    rm_batcher_start_epoch(&t->batcher, &t->rng_shuffle);
+    int64_t nb = rm_batcher_num_batches(&t->batcher), done = 0, count;
+    int64_t every = nb >= 10 ? nb / 10 : 1;
+    epoch_sums sums = {0};
+    const rm_augment *aug = (t->aug.pad || t->aug.flip) ? &t->aug : NULL;
+    while (1) {
+        RM_TRY(rm_batcher_next(&t->batcher, t->x, t->y, t->ids, aug, &t->rng_aug, &count));
+        if (count == 0) break;
+        RM_TRY(train_step(t, (int)count, &sums));
+        done++;
+        if (progress && done % every == 0 && done < nb) progress(ctx, t->epoch + 1, done, nb, rm_now_seconds() - t0);
+    }
+    double t1 = rm_now_seconds();
+    t->epoch++;
+
+    double n = (double)sums.seen;
+    row[0] = t->epoch;
+    row[1] = rm_lr_at(&t->sched, t->iteration - 1, t->total_iterations);
+    row[2] = sums.loss / n;
+    row[3] = sums.ce / n;
+    if (t->mp.reg == REG_MSE) row[4] = sums.mse / n;
+    if (t->mp.reg == REG_AMR || t->mp.reg == REG_REGMIX) row[5] = sums.amr / n;
+    if (t->mp.reg == REG_AGR || t->mp.reg == REG_REGMIX) row[6] = sums.agr / n;
+    if (t->mp.attack == ATTACK_TRADES) row[7] = sums.trades / n;
+    row[8] = 100.0 * (double)sums.correct / n;
+
+    int due = t->epoch % c->eval_every == 0 || t->epoch == c->epochs;
+    if (due) {
+        for (int i = 0; i < c->n_eval; i++)
+            RM_TRY(rm_trainer_evaluate(t, NULL, &c->eval[i], &row[t->m_eval0 + i]));
+        int f = find_eval(t, RM_EVAL_FGSM), p = find_eval(t, RM_EVAL_PGD);
+        if (f >= 0 && p >= 0) {
+            double fa = row[t->m_eval0 + f], pa = row[t->m_eval0 + p];
+            row[t->m_eval0 + c->n_eval] = (fa > 20.0 && pa < c->co_threshold * fa) ? 1.0 : 0.0;
+        }
+    }
+    double t2 = rm_now_seconds();
+    int m = t->m_eval0 + c->n_eval + 1;
+    row[m] = t1 - t0;
+    row[m + 1] = t2 - t1;
+    row[m + 2] = t2 - t0;
+    row[m + 3] = n / (t1 - t0);
+    return RM_OK;
+}
