@@ -24,7 +24,9 @@ typedef struct {
     int steps;       /* PGD / CW iterations (0 for clean, 1 for fgsm) */
     int restarts;    /* >= 1 */
     double eps;      /* 0 = the run's eps */
-    char name[32];   /* canonical text, also the metric name suffix: "pgd20", "pgd20_eps0.047" */
+    char name[32];   /* canonical text, also the metric name suffix: "pgd20", "pgd50x5",
+                        and with a budget "pgd20_eps0.04706" (eps with 4 significant digits,
+                        %.4g: no '/' or '@', which HDF5 dataset names cannot hold well) */
 } rm_eval_attack;
 
 typedef struct {
@@ -58,7 +60,8 @@ typedef struct {
     int n_eval;
     rm_eval_attack eval[RM_CFG_MAX_EVAL];
     int eval_every;              /* evaluate every N epochs (and always the last) */
-    double co_threshold;         /* catastrophic overfitting: PGD acc below this fraction of FGSM acc */
+    double co_threshold;         /* catastrophic overfitting: PGD acc below this fraction of FGSM acc
+                                    (and FGSM acc > 0.3); see rm_config_co_flag */
     /* output */
     char outdir[RM_CFG_STR];
     char run_id[RM_CFG_STR];     /* "" = derived from the values (sweeps) or "run" */
@@ -70,20 +73,60 @@ typedef struct {
 void rm_config_defaults(rm_config *c);
 
 /* Applies one `key=value` (or key, value) setting; the error names `origin`
- * (e.g. "command line" or "run.yaml:12"). */
+ * (e.g. "command line" or "run.yaml:12"; NULL: no prefix). With value == NULL, key is
+ * split at its first '='. Each value is checked against the setting's type, range or
+ * allowed values here; on failure *c is left unchanged. Messages look like
+ * "run.yaml:7: eps: expected a number, got 'big'" or
+ * "command line: unknown setting 'lamda' (did you mean 'lambda'?)". */
 rm_status rm_config_set(rm_config *c, const char *key, const char *value, const char *origin);
 
-/* Reads a YAML mapping of settings from a file (libyaml); errors name file:line:key. */
+/* Reads a YAML mapping of settings from a file (libyaml); errors name file:line:key.
+ * The top level must be a mapping of scalars (an empty file sets nothing); eval_attacks
+ * may also be a sequence of scalars. Comments are allowed; nested mappings, aliases,
+ * duplicate keys and several documents are errors. Scalars are taken as text (no YAML
+ * type resolution): "8/255", "yes" and "c||f" mean what rm_config_set makes of them.
+ * A missing file is RM_ERR_IO naming the path, a bad file RM_ERR_FORMAT, a bad value
+ * RM_ERR_ARG. */
 rm_status rm_config_load_yaml(rm_config *c, const char *path);
 
-/* Cross-field validation after all settings are applied (e.g. step > 0, known model). */
+/* Validation after all settings are applied: every setting's type/range/allowed values
+ * again (the struct may have been filled by code), then the cross-field rules:
+ * - model and dataset agree on the input shape: fmnist-cnn (1x28x28) takes fashion-mnist
+ *   or mnist, preact-resnet18 (3x32x32) takes cifar10 or cifar100;
+ * - reg applies to pgi and fgsm-rs only: pgd-at and trades require reg: none (an error,
+ *   not silently ignored, so that equal science never hashes differently);
+ * - val_size < train_subset when train_subset > 0;
+ * - 1 <= n_eval <= RM_CFG_MAX_EVAL with distinct attack names. */
 rm_status rm_config_validate(const rm_config *c);
 
+/* Catastrophic overfitting flag of one evaluation (accuracies as fractions in [0, 1]):
+ * 1 when fgsm_acc > 0.3 and pgd_acc < co_threshold * fgsm_acc, else 0. The FGSM
+ * accuracy is the "fgsm" attack at the run's budget, the PGD accuracy that of the first
+ * pgd attack at the run's budget in eval_attacks (rm_config_co_attacks); the 0.3 floor
+ * keeps a model that is simply not robust yet (both accuracies low) from being flagged. */
+int rm_config_co_flag(const rm_config *c, double fgsm_acc, double pgd_acc);
+/* Indices into c->eval of those two attacks; returns 0 (and -1s) when either is absent,
+ * in which case no CO flag is recorded. */
+int rm_config_co_attacks(const rm_config *c, int *fgsm_index, int *pgd_index);
+
 /* The resolved configuration as YAML text (every setting, fixed order, canonical
- * number formatting) into buf; returns the length or -1 if it did not fit. */
+ * number formatting) into buf; returns the length or -1 if it did not fit.
+ * One `key: value` line per setting in table order; numbers in the shortest of
+ * %.15g/%.16g/%.17g that reads back as the same double; booleans true/false; strings
+ * double-quoted when YAML would not read them back as the same plain string;
+ * eval_attacks as a flow sequence of specs that parse back exactly ("pgd20@0.047..."),
+ * so that rm_config_load_yaml(rm_config_to_yaml(c)) == c field by field.
+ * RM_CFG_YAML_MAX bytes are always enough. */
+#define RM_CFG_YAML_MAX 8192
 int rm_config_to_yaml(const rm_config *c, char *buf, size_t size);
 
-/* 64-bit FNV-1a of rm_config_to_yaml's text, as 16 hex digits (the run's identity). */
+/* The text that is hashed: rm_config_to_yaml's lines without outdir, run_id and
+ * checkpoint_every, which do not change the science (resuming elsewhere or with another
+ * checkpoint cadence is the same run). threads stays in: the thread count changes the
+ * floating-point reduction order and hence the bits. Returns the length or -1. */
+int rm_config_hash_text(const rm_config *c, char *buf, size_t size);
+
+/* 64-bit FNV-1a of rm_config_hash_text, as 16 lowercase hex digits (the run's identity). */
 void rm_config_hash(const rm_config *c, char out[17]);
 
 /* Table of settings for iteration (HDF5 attributes, help text): name, type, value text. */
@@ -92,10 +135,47 @@ int rm_config_setting_count(void);
 const char *rm_config_setting_name(int i);
 rm_setting_type rm_config_setting_type(int i);
 const char *rm_config_setting_help(int i);
-/* value of setting i: numbers as double, text as string (one of them is set) */
+/* value of setting i: numbers as double, text as string (one of them is set):
+ * INT and FLOAT settings set *num and text to ""; STRING settings set text and *num to
+ * NaN. Either pointer may be NULL. seed above 2^53 is not exact as a double: use
+ * rm_config_setting_text for an exact value. Booleans are INT 0/1, eval_attacks is
+ * STRING (comma-separated specs). */
 void rm_config_setting_value(const rm_config *c, int i, double *num, char *text, size_t size);
+/* Checks the current value of setting i (type, range, allowed values, text); errors are
+ * prefixed with origin (may be NULL). rm_config_set and rm_config_validate use it. */
+rm_status rm_config_check_setting(const rm_config *c, int i, const char *origin);
+/* Index of the setting called `name`, or -1. */
+int rm_config_setting_find(const char *name);
+/* Value of setting i as canonical text (unquoted; what to_yaml prints for scalars,
+ * eval_attacks comma-separated). Returns the length, or -1 if it did not fit. */
+int rm_config_setting_text(const rm_config *c, int i, char *buf, size_t size);
+/* Default value as text ("0.1", "fmnist-cnn") and the allowed values as text
+ * ("[0, 1]", ">= 1", "fmnist-cnn | preact-resnet18"), for help output. */
+const char *rm_config_setting_default(int i);
+void rm_config_setting_range(int i, char *buf, size_t size);
 
-/* "8/255", "0.1", "1e-3" -> double; rejects trailing garbage, division by zero. */
+/* "8/255", "0.1", "1e-3", " -2 " -> double; surrounding white space is trimmed;
+ * rejects "", trailing garbage, "1/0", "8/", hexadecimal, NaN and infinities. */
 rm_status rm_parse_number(const char *text, double *out);
+/* The same without recording an error: NULL on success, else a static reason
+ * ("not a number", "division by zero", ...) for callers that phrase their own message. */
+const char *rm_number_error(const char *text, double *out);
+/* Shortest of %.15g, %.16g, %.17g that strtod reads back as exactly v. */
+void rm_format_number(double v, char *buf, size_t size);
+
+/* One eval attack spec (white space around it trimmed): "clean", "fgsm", "pgdK",
+ * "pgdKxR", "cwK", "cwKxR" (1 <= K <= 10000, 1 <= R <= 100), optionally "@budget" with
+ * budget a number in (0, 1] ("pgd20@12/255"; not on clean). NULL on success, else a
+ * static reason. */
+const char *rm_eval_attack_error(const char *spec, rm_eval_attack *out);
+rm_status rm_eval_attack_parse(const char *spec, rm_eval_attack *out);
+/* Text that parses back to exactly *a: the name without budget, "@" and the budget in
+ * rm_format_number form ("pgd50x5@0.047058823529411764"). Returns length or -1. */
+int rm_eval_attack_spec(const rm_eval_attack *a, char *buf, size_t size);
+/* A comma-separated list of specs into list[0..*n) (at most RM_CFG_MAX_EVAL, at least
+ * one, names distinct); errors are prefixed with origin (may be NULL). On failure the
+ * list is left unchanged. */
+rm_status rm_eval_attacks_parse(const char *text, rm_eval_attack *list, int *n,
+                                const char *origin);
 
 #endif
