@@ -22,6 +22,7 @@ static inline float adv_sign(float g) { return g > 0.0f ? 1.0f : (g < 0.0f ? -1.
 /* Shape and pointer checks common to every attack entry point. */
 rm_status adv_check_batch(const char *fn, const rm_attacker *a, const float *x, int B);
 rm_status adv_check_budget(const char *fn, float eps, float step, int steps);
+rm_status adv_check_labels(const char *fn, const int32_t *y, int B, int K);
 
 /* One ascent step, in place: delta = P(delta + step * sign(g)), sign(0) = 0.
  * delta, g, x: n floats. */

@@ -68,7 +68,7 @@ rm_status adv_check_budget(const char *fn, float eps, float step, int steps) {
     return RM_OK;
 }
 
-static rm_status check_labels(const char *fn, const int32_t *y, int B, int K) {
+rm_status adv_check_labels(const char *fn, const int32_t *y, int B, int K) {
     if (!y) return rm_fail(RM_ERR_ARG, "%s: labels pointer is NULL", fn);
     for (int b = 0; b < B; b++)
         if (y[b] < 0 || y[b] >= K)
@@ -101,7 +101,7 @@ rm_status rm_attack_gradient(rm_attacker *a, rm_mode mode, rm_attack_loss loss,
     if (loss == RM_ATTACK_LOSS_KL) {
         if (!zc) return rm_fail(RM_ERR_ARG, "rm_attack_gradient: KL objective needs clean logits");
     } else if (loss == RM_ATTACK_LOSS_CE || loss == RM_ATTACK_LOSS_CW) {
-        RM_TRY(check_labels("rm_attack_gradient", y, B, a->K));
+        RM_TRY(adv_check_labels("rm_attack_gradient", y, B, a->K));
     } else {
         return rm_fail(RM_ERR_ARG, "rm_attack_gradient: unknown attack loss %d", (int)loss);
     }
@@ -148,7 +148,7 @@ rm_status adv_classify(rm_attacker *a, rm_mode mode, const float *x, const float
 rm_status rm_count_correct(rm_attacker *a, rm_mode mode, const float *x, const float *delta,
                            const int32_t *y, int B, int *correct) {
     RM_TRY(adv_check_batch("rm_count_correct", a, x, B));
-    RM_TRY(check_labels("rm_count_correct", y, B, a->K));
+    RM_TRY(adv_check_labels("rm_count_correct", y, B, a->K));
     if (!correct) return rm_fail(RM_ERR_ARG, "rm_count_correct: correct pointer is NULL");
     return adv_classify(a, mode, x, delta, y, B, NULL, correct);
 }

@@ -10,6 +10,7 @@ rm_status rm_fgsm(rm_attacker *a, rm_mode mode, const float *x, const int32_t *y
     RM_TRY(adv_check_batch("rm_fgsm", a, x, B));
     RM_TRY(adv_check_budget("rm_fgsm", eps, step, 1));
     if (!delta) return rm_fail(RM_ERR_ARG, "rm_fgsm: delta pointer is NULL");
+    RM_TRY(adv_check_labels("rm_fgsm", y, B, a->K)); /* before any draw */
     if (random_start && !rng) return rm_fail(RM_ERR_ARG, "rm_fgsm: random start needs an rng");
     const size_t n = (size_t)B * a->d;
     if (random_start)

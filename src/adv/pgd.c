@@ -20,7 +20,7 @@ rm_status rm_pgd(rm_attacker *a, rm_mode mode, const float *x, const int32_t *y,
     if (loss != RM_ATTACK_LOSS_CE && loss != RM_ATTACK_LOSS_CW)
         return rm_fail(RM_ERR_ARG, "rm_pgd: loss %d is neither CE nor CW", (int)loss);
     if (!delta || !rng) return rm_fail(RM_ERR_ARG, "rm_pgd: delta or rng pointer is NULL");
-    if (!y) return rm_fail(RM_ERR_ARG, "rm_pgd: labels pointer is NULL");
+    RM_TRY(adv_check_labels("rm_pgd", y, B, a->K)); /* before any draw: a refusal costs nothing */
     const size_t d = a->d, n = (size_t)B * d;
     unsigned char *alive = rm_alloc((size_t)B); /* robust so far */
     unsigned char *hit = rm_alloc((size_t)B);   /* correct after this restart */
