@@ -52,7 +52,7 @@ static rm_status fast_attack(rm_trainer *t, int B) {
     size_t n = (size_t)B * t->d;
     float eps = (float)c->eps, step = (float)c->step;
     if (t->mp.attack == ATTACK_PGI) {
-        rm_pgi_begin(&t->pgi, t->x, t->ids, B, &t->rng_attack, t->e);
+        RM_TRY(rm_pgi_begin(&t->pgi, t->x, t->ids, B, &t->rng_attack, t->e));
     } else {
         for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(&t->rng_attack, -eps, eps);
         rm_project(t->e, t->x, n, eps);
@@ -65,7 +65,7 @@ static rm_status fast_attack(rm_trainer *t, int B) {
     RM_TRY(rm_ce_ls(t->zi, t->y, B, t->K, s, NULL, t->dzi));
     RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, t->g, RM_GRAD_INPUT));
     if (t->mp.attack == ATTACK_PGI) {
-        rm_pgi_update(&t->pgi, t->x, t->ids, B, t->e, t->g, t->delta);
+        RM_TRY(rm_pgi_update(&t->pgi, t->x, t->ids, B, t->e, t->g, t->delta));
     } else {
         for (size_t i = 0; i < n; i++) {
             float sg = (float)((t->g[i] > 0) - (t->g[i] < 0));
