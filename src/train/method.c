@@ -1,9 +1,38 @@
 /* A method = an attack that makes the final perturbation + loss terms over the passes
- * (method.md). train_step() runs one SGD step of any composition. */
+ * (method.md). rm_method_gradients() runs the gradient part of one step of any
+ * composition; the trainer adds the optimiser step. */
 #include <math.h>
 #include <string.h>
 
-#include "train/trainer_internal.h"
+#include "regmix/loss.h"
+#include "regmix/method.h"
+
+typedef enum { ATTACK_PGI, ATTACK_FGSM_RS, ATTACK_PGD, ATTACK_TRADES } attack_kind;
+typedef enum { REG_NONE, REG_MSE, REG_AMR, REG_AGR, REG_REGMIX } reg_kind;
+
+/* Which passes and terms a method's step has. */
+typedef struct {
+    attack_kind attack;
+    reg_kind reg;
+    int uses_initial; /* z_i = f(x + e) is back-propagated into the weights (mse, amr, regmix) */
+    int uses_clean;   /* z_c = f(x) is taped (agr, regmix, trades) */
+    double s_main;    /* label smoothing of the main CE term (1 = plain CE) */
+} method_plan;
+
+struct rm_method {
+    rm_config cfg;
+    method_plan mp;
+    rm_net *net;
+    rm_attacker *attacker;
+    rm_pgi_state pgi;
+    rm_tape *tape_f, *tape_i, *tape_c;
+    int K, max_batch;
+    size_t d;
+    float *x; /* the batch, kept for the passes */
+    float *xadv, *e, *g, *delta, *zf, *zi, *zc, *dzf, *dzi, *dzc;
+    int32_t *y;
+    const int64_t *ids;
+};
 
 static reg_kind parse_reg(const char *r) {
     if (!strcmp(r, "mse")) return REG_MSE;
@@ -13,7 +42,7 @@ static reg_kind parse_reg(const char *r) {
     return REG_NONE;
 }
 
-rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
+static rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
     memset(mp, 0, sizeof *mp);
     mp->reg = parse_reg(cfg->reg);
     if (strcmp(cfg->reg, "none") && mp->reg == REG_NONE)
@@ -47,14 +76,14 @@ static void add_into(float *dst, const float *a, const float *b, size_t n) {
 /* Step 1-4 of the PGI step, or the FGSM-RS equivalent: the initial pass on x + e
  * (taped: the regulariser may back-propagate through it), its input gradient g, and
  * the final perturbation. */
-static rm_status fast_attack(rm_trainer *t, int B) {
+static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     const rm_config *c = &t->cfg;
     size_t n = (size_t)B * t->d;
     float eps = (float)c->eps, step = (float)c->step;
     if (t->mp.attack == ATTACK_PGI) {
-        RM_TRY(rm_pgi_begin(&t->pgi, t->x, t->ids, B, &t->rng_attack, t->e));
+        RM_TRY(rm_pgi_begin(&t->pgi, t->x, t->ids, B, rng, t->e));
     } else {
-        for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(&t->rng_attack, -eps, eps);
+        for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(rng, -eps, eps);
         rm_project(t->e, t->x, n, eps);
     }
     add_into(t->xadv, t->x, t->e, n);
@@ -76,25 +105,25 @@ static rm_status fast_attack(rm_trainer *t, int B) {
     return RM_OK;
 }
 
-static rm_status make_perturbation(rm_trainer *t, int B) {
+static rm_status make_perturbation(rm_method *t, int B, rm_rng *rng) {
     const rm_config *c = &t->cfg;
     switch (t->mp.attack) {
     case ATTACK_PGI:
-    case ATTACK_FGSM_RS: return fast_attack(t, B);
+    case ATTACK_FGSM_RS: return fast_attack(t, B, rng);
     case ATTACK_PGD:
         /* Madry et al. / Rice et al.: the attack runs with the model in training mode */
         return rm_pgd(t->attacker, RM_MODE_TRAIN, t->x, t->y, B, (float)c->eps, (float)c->step,
-                      c->train_attack_steps, 1, RM_ATTACK_LOSS_CE, &t->rng_attack, t->delta, NULL);
+                      c->train_attack_steps, 1, RM_ATTACK_LOSS_CE, rng, t->delta, NULL);
     case ATTACK_TRADES:
         /* TRADES' reference code switches to model.eval() for the inner maximisation */
         return rm_trades_attack(t->attacker, RM_MODE_EVAL, t->x, B, (float)c->eps, (float)c->step,
-                                c->train_attack_steps, &t->rng_attack, t->delta);
+                                c->train_attack_steps, rng, t->delta);
     }
     return rm_fail(RM_ERR_ARG, "unknown attack");
 }
 
-static int64_t count_correct(const float *z, const int32_t *y, int B, int K) {
-    int64_t n = 0;
+static int count_correct(const float *z, const int32_t *y, int B, int K) {
+    int n = 0;
     for (int b = 0; b < B; b++) {
         int best = 0;
         for (int k = 1; k < K; k++)
@@ -105,7 +134,7 @@ static int64_t count_correct(const float *z, const int32_t *y, int B, int K) {
 }
 
 /* Step 6: L = main term + R, gradients accumulated per pass. */
-static rm_status loss_terms(rm_trainer *t, int B, epoch_sums *sums) {
+static rm_status loss_terms(rm_method *t, int B, rm_step_terms *terms) {
     const rm_config *c = &t->cfg;
     int K = t->K;
     size_t nk = (size_t)B * K;
@@ -134,34 +163,89 @@ static rm_status loss_terms(rm_trainer *t, int B, epoch_sums *sums) {
     }
     double loss = ce + mse + amr + agr + trades;
     RM_TRY(rm_loss_check_finite("training loss", loss));
-    sums->loss += loss * B;
-    sums->ce += ce * B;
-    sums->mse += mse * B;
-    sums->amr += amr * B;
-    sums->agr += agr * B;
-    sums->trades += trades * B;
-    sums->correct += count_correct(t->zf, t->y, B, K);
-    sums->seen += B;
-    sums->batches++;
+    *terms = (rm_step_terms){loss, ce, mse, amr, agr, trades, count_correct(t->zf, t->y, B, K)};
     return RM_OK;
 }
 
-rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
+rm_status rm_method_gradients(rm_method *t, const float *x, const int32_t *y, const int64_t *ids,
+                              int B, rm_rng *rng, rm_step_terms *terms) {
+    if (B < 1 || B > t->max_batch || !x || !y || (t->mp.attack == ATTACK_PGI && !ids))
+        return rm_fail(RM_ERR_ARG, "rm_method_gradients: bad batch (B=%d, max %d)", B, t->max_batch);
     size_t n = (size_t)B * t->d;
-    RM_TRY(make_perturbation(t, B));
+    memcpy(t->x, x, n * sizeof(float));
+    memcpy(t->y, y, (size_t)B * sizeof(int32_t));
+    t->ids = ids;
+    RM_TRY(make_perturbation(t, B, rng));
     /* Step 5: the final adversarial output (training-mode batch norm) */
     add_into(t->xadv, t->x, t->delta, n);
     RM_TRY(rm_net_forward(t->net, t->tape_f, RM_MODE_TRAIN, t->xadv, B, t->zf));
     if (t->mp.uses_clean) RM_TRY(rm_net_forward(t->net, t->tape_c, RM_MODE_TRAIN, t->x, B, t->zc));
-    RM_TRY(loss_terms(t, B, sums));
+    RM_TRY(loss_terms(t, B, terms));
     /* back-propagate into the weights through every pass the loss used */
     rm_net_zero_grad(t->net);
     RM_TRY(rm_net_backward(t->net, t->tape_f, t->dzf, NULL, RM_GRAD_WEIGHTS));
     if (t->mp.uses_initial) RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, NULL, RM_GRAD_WEIGHTS));
     if (t->mp.uses_clean) RM_TRY(rm_net_backward(t->net, t->tape_c, t->dzc, NULL, RM_GRAD_WEIGHTS));
-    /* Step 7: SGD with the per-iteration learning rate */
-    rm_sgd_step(t->opt, rm_lr_at(&t->sched, t->iteration, t->total_iterations));
-    rm_net_params_changed(t->net);
-    t->iteration++;
     return RM_OK;
+}
+
+void rm_method_start_epoch(rm_method *t, int epoch) {
+    if (t->mp.attack == ATTACK_PGI && epoch % t->cfg.reset_every == 0) rm_pgi_reset(&t->pgi);
+}
+
+rm_pgi_state *rm_method_pgi(rm_method *t) { return t->mp.attack == ATTACK_PGI ? &t->pgi : NULL; }
+const float *rm_method_delta(const rm_method *t) { return t->delta; }
+
+int rm_method_has_term(const rm_method *t, const char *term) {
+    reg_kind r = t->mp.reg;
+    if (!strcmp(term, "mse")) return r == REG_MSE;
+    if (!strcmp(term, "amr")) return r == REG_AMR || r == REG_REGMIX;
+    if (!strcmp(term, "agr")) return r == REG_AGR || r == REG_REGMIX;
+    if (!strcmp(term, "trades")) return t->mp.attack == ATTACK_TRADES;
+    return 0;
+}
+
+rm_status rm_method_create(const rm_config *cfg, rm_net *net, int64_t n_train, int max_batch,
+                           rm_method **out) {
+    *out = NULL;
+    rm_method *t = rm_alloc(sizeof *t);
+    if (!t) return RM_ERR_NOMEM;
+    t->cfg = *cfg;
+    t->net = net;
+    t->K = rm_net_num_classes(net);
+    t->d = rm_net_input_size(net);
+    t->max_batch = max_batch;
+    rm_status st = method_plan_make(cfg, &t->mp);
+    if (st == RM_OK) st = rm_tape_create(net, &t->tape_f);
+    if (st == RM_OK) st = rm_tape_create(net, &t->tape_i);
+    if (st == RM_OK) st = rm_tape_create(net, &t->tape_c);
+    if (st == RM_OK) st = rm_attacker_create(net, max_batch, &t->attacker);
+    if (st == RM_OK && t->mp.attack == ATTACK_PGI)
+        st = rm_pgi_init(&t->pgi, n_train, t->d, (float)cfg->eps, (float)cfg->step, (float)cfg->pgi_momentum);
+    size_t n = (size_t)max_batch * t->d, nk = (size_t)max_batch * t->K;
+    float **img[] = {&t->x, &t->xadv, &t->e, &t->g, &t->delta};
+    for (size_t i = 0; st == RM_OK && i < sizeof img / sizeof *img; i++)
+        if (!(*img[i] = rm_alloc(n * sizeof(float)))) st = RM_ERR_NOMEM;
+    float **lg[] = {&t->zf, &t->zi, &t->zc, &t->dzf, &t->dzi, &t->dzc};
+    for (size_t i = 0; st == RM_OK && i < sizeof lg / sizeof *lg; i++)
+        if (!(*lg[i] = rm_alloc(nk * sizeof(float)))) st = RM_ERR_NOMEM;
+    if (st == RM_OK && !(t->y = rm_alloc((size_t)max_batch * sizeof(int32_t)))) st = RM_ERR_NOMEM;
+    if (st != RM_OK) {
+        rm_method_destroy(t);
+        return st;
+    }
+    *out = t;
+    return RM_OK;
+}
+
+void rm_method_destroy(rm_method *t) {
+    if (!t) return;
+    rm_tape_destroy(t->tape_f);
+    rm_tape_destroy(t->tape_i);
+    rm_tape_destroy(t->tape_c);
+    rm_attacker_destroy(t->attacker);
+    if (t->mp.attack == ATTACK_PGI) rm_pgi_free(&t->pgi);
+    void *bufs[] = {t->x, t->xadv, t->e, t->g, t->delta, t->zf, t->zi, t->zc, t->dzf, t->dzi, t->dzc, t->y};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) rm_free(bufs[i]);
+    rm_free(t);
 }

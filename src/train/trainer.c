@@ -101,13 +101,8 @@ static rm_status check_shapes(rm_trainer *t) {
 }
 
 static rm_status alloc_buffers(rm_trainer *t) {
-    size_t n = (size_t)t->B * t->d, nk = (size_t)t->B * t->K;
-    float **img[] = {&t->x, &t->xadv, &t->e, &t->g, &t->delta};
-    for (size_t i = 0; i < sizeof img / sizeof *img; i++)
-        if (!(*img[i] = rm_alloc(n * sizeof(float)))) return RM_ERR_NOMEM;
-    float **lg[] = {&t->zf, &t->zi, &t->zc, &t->dzf, &t->dzi, &t->dzc};
-    for (size_t i = 0; i < sizeof lg / sizeof *lg; i++)
-        if (!(*lg[i] = rm_alloc(nk * sizeof(float)))) return RM_ERR_NOMEM;
+    size_t n = (size_t)t->B * t->d;
+    if (!(t->x = rm_alloc(n * sizeof(float))) || !(t->delta = rm_alloc(n * sizeof(float)))) return RM_ERR_NOMEM;
     if (!(t->y = rm_alloc((size_t)t->B * sizeof(int32_t)))) return RM_ERR_NOMEM;
     if (!(t->ids = rm_alloc((size_t)t->B * sizeof(int64_t)))) return RM_ERR_NOMEM;
     return RM_OK;
@@ -115,7 +110,6 @@ static rm_status alloc_buffers(rm_trainer *t) {
 
 static rm_status setup(rm_trainer *t) {
     const rm_config *c = &t->cfg;
-    RM_TRY(method_plan_make(c, &t->mp));
     if (c->threads > 0) omp_set_num_threads(c->threads);
     RM_TRY(load_data(t));
     RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
@@ -130,12 +124,8 @@ static rm_status setup(rm_trainer *t) {
     RM_TRY(rm_lr_schedule_init(&t->sched, c->lr_schedule, c->lr));
     RM_TRY(rm_batcher_init(&t->batcher, &t->train, t->B, 0));
     t->total_iterations = (long)c->epochs * rm_batcher_num_batches(&t->batcher);
-    RM_TRY(rm_tape_create(t->net, &t->tape_f));
-    RM_TRY(rm_tape_create(t->net, &t->tape_i));
-    RM_TRY(rm_tape_create(t->net, &t->tape_c));
+    RM_TRY(rm_method_create(c, t->net, t->train.n, t->B, &t->method));
     RM_TRY(rm_attacker_create(t->net, t->B, &t->attacker));
-    if (t->mp.attack == ATTACK_PGI)
-        RM_TRY(rm_pgi_init(&t->pgi, t->train.n, t->d, (float)c->eps, (float)c->step, (float)c->pgi_momentum));
     rm_rng_derive(&t->rng_shuffle, c->seed, "shuffle");
     rm_rng_derive(&t->rng_aug, c->seed, "augment");
     rm_rng_derive(&t->rng_attack, c->seed, "attack");
@@ -160,18 +150,15 @@ rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out) {
 
 void rm_trainer_destroy(rm_trainer *t) {
     if (!t) return;
-    rm_tape_destroy(t->tape_f);
-    rm_tape_destroy(t->tape_i);
-    rm_tape_destroy(t->tape_c);
+    rm_method_destroy(t->method);
     rm_attacker_destroy(t->attacker);
-    rm_pgi_free(&t->pgi);
     rm_sgd_destroy(t->opt);
     rm_net_destroy(t->net);
     rm_batcher_free(&t->batcher);
     rm_dataset_free(&t->train);
     rm_dataset_free(&t->val);
     rm_dataset_free(&t->test);
-    void *bufs[] = {t->x, t->xadv, t->e, t->g, t->delta, t->zf, t->zi, t->zc, t->dzf, t->dzi, t->dzc, t->y, t->ids};
+    void *bufs[] = {t->x, t->delta, t->y, t->ids};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) rm_free(bufs[i]);
     rm_free(t);
 }
@@ -226,6 +213,25 @@ rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_ev
 
 /* ---- one epoch ---- */
 
+/* One SGD step: the method's gradients, then the optimiser at this iteration's rate. */
+static rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
+    rm_step_terms s;
+    RM_TRY(rm_method_gradients(t->method, t->x, t->y, t->ids, B, &t->rng_attack, &s));
+    rm_sgd_step(t->opt, rm_lr_at(&t->sched, t->iteration, t->total_iterations));
+    rm_net_params_changed(t->net);
+    t->iteration++;
+    sums->loss += s.loss * B;
+    sums->ce += s.ce * B;
+    sums->mse += s.mse * B;
+    sums->amr += s.amr * B;
+    sums->agr += s.agr * B;
+    sums->trades += s.trades * B;
+    sums->correct += s.correct;
+    sums->seen += B;
+    sums->batches++;
+    return RM_OK;
+}
+
 static int find_eval(const rm_trainer *t, rm_eval_kind kind) {
     for (int i = 0; i < t->cfg.n_eval; i++)
         if (t->cfg.eval[i].kind == kind) return i;
@@ -236,7 +242,7 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progre
     const rm_config *c = &t->cfg;
     for (int i = 0; i < t->n_metrics; i++) row[i] = NAN;
     double t0 = rm_now_seconds();
-    if (t->mp.attack == ATTACK_PGI && t->epoch % c->reset_every == 0) rm_pgi_reset(&t->pgi);
+    rm_method_start_epoch(t->method, t->epoch);
     rm_batcher_start_epoch(&t->batcher, &t->rng_shuffle);
     int64_t nb = rm_batcher_num_batches(&t->batcher), done = 0, count;
     int64_t every = nb >= 10 ? nb / 10 : 1;
@@ -257,10 +263,10 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progre
     row[1] = rm_lr_at(&t->sched, t->iteration - 1, t->total_iterations);
     row[2] = sums.loss / n;
     row[3] = sums.ce / n;
-    if (t->mp.reg == REG_MSE) row[4] = sums.mse / n;
-    if (t->mp.reg == REG_AMR || t->mp.reg == REG_REGMIX) row[5] = sums.amr / n;
-    if (t->mp.reg == REG_AGR || t->mp.reg == REG_REGMIX) row[6] = sums.agr / n;
-    if (t->mp.attack == ATTACK_TRADES) row[7] = sums.trades / n;
+    if (rm_method_has_term(t->method, "mse")) row[4] = sums.mse / n;
+    if (rm_method_has_term(t->method, "amr")) row[5] = sums.amr / n;
+    if (rm_method_has_term(t->method, "agr")) row[6] = sums.agr / n;
+    if (rm_method_has_term(t->method, "trades")) row[7] = sums.trades / n;
     row[8] = 100.0 * (double)sums.correct / n;
 
     int due = t->epoch % c->eval_every == 0 || t->epoch == c->epochs;

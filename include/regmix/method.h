@@ -1,0 +1,45 @@
+/* regmix method: one training step of any method, as a composition (method.md) of
+ *   - the attack that makes the final perturbation d: prior-guided FGSM (pgi),
+ *     FGSM with random start (fgsm-rs), PGD (pgd-at), TRADES' KL attack (trades);
+ *   - the loss terms over the taped passes: CE_ls(z_f) (TRADES: CE(z_c) + beta KL),
+ *     plus the regulariser R = mse | amr | agr | regmix over z_f, z_i, z_c.
+ * Every pass the loss uses keeps its own tape and is back-propagated into the shared
+ * weight gradients. The optimiser step is the caller's (trainer, tests). */
+#ifndef REGMIX_METHOD_H
+#define REGMIX_METHOD_H
+
+#include "regmix/attack.h"
+#include "regmix/config.h"
+
+typedef struct rm_method rm_method;
+
+/* Batch means of the loss terms of one step; terms the method lacks are 0. */
+typedef struct {
+    double loss, ce, mse, amr, agr, trades;
+    int correct; /* final adversarial examples classified correctly */
+} rm_step_terms;
+
+/* n_train: training samples (PGI keeps per-sample buffers indexed by sample id). */
+rm_status rm_method_create(const rm_config *cfg, rm_net *net, int64_t n_train, int max_batch,
+                           rm_method **out);
+void rm_method_destroy(rm_method *m);
+
+/* Call at the start of every epoch (0-based): PGI re-initialises its buffers on epoch 0
+ * and every reset_every epochs. */
+void rm_method_start_epoch(rm_method *m, int epoch);
+
+/* One step: makes d, runs the passes (training-mode batch norm), evaluates the loss
+ * terms and leaves d loss / d weights in the network's gradients (zeroed first).
+ * ids: the samples' ids (PGI buffers); rng: the run's attack stream.
+ * A NaN/Inf loss is RM_ERR_DIVERGED. */
+rm_status rm_method_gradients(rm_method *m, const float *x, const int32_t *y, const int64_t *ids,
+                              int B, rm_rng *rng, rm_step_terms *terms);
+
+/* The PGI buffers (NULL for other methods): checkpoints and tests read and set them. */
+rm_pgi_state *rm_method_pgi(rm_method *m);
+/* The final perturbation d of the last step, (B, C, H, W). */
+const float *rm_method_delta(const rm_method *m);
+/* Which optional terms the method has (for metrics: the others are reported as NaN). */
+int rm_method_has_term(const rm_method *m, const char *term); /* "mse" "amr" "agr" "trades" */
+
+#endif
