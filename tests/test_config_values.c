@@ -184,6 +184,13 @@ static void test_format_number(void **state) {
     assert_string_equal(buf, "0.0005");
     rm_format_number(10.0, buf, sizeof buf);
     assert_string_equal(buf, "10");
+    /* exponent forms carry a '.', as YAML 1.1 floats must */
+    rm_format_number(1e22, buf, sizeof buf);
+    assert_string_equal(buf, "1.0e+22");
+    rm_format_number(1e-5, buf, sizeof buf);
+    assert_string_equal(buf, "1.0e-05");
+    rm_format_number(-2.5e-7, buf, sizeof buf);
+    assert_string_equal(buf, "-2.5e-07");
     /* 0.1 + 0.2 is 0.30000000000000004441: 15 and 16 digits read back as other doubles */
     rm_format_number(0.1 + 0.2, buf, sizeof buf);
     assert_string_equal(buf, "0.30000000000000004");

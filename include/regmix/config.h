@@ -160,7 +160,8 @@ rm_status rm_parse_number(const char *text, double *out);
 /* The same without recording an error: NULL on success, else a static reason
  * ("not a number", "division by zero", ...) for callers that phrase their own message. */
 const char *rm_number_error(const char *text, double *out);
-/* Shortest of %.15g, %.16g, %.17g that strtod reads back as exactly v. */
+/* Shortest of %.15g, %.16g, %.17g that strtod reads back as exactly v; an exponent
+ * form gets a decimal point ("1.0e-05", not "1e-05") so YAML 1.1 readers see a float. */
 void rm_format_number(double v, char *buf, size_t size);
 
 /* One eval attack spec (white space around it trimmed): "clean", "fgsm", "pgdK",

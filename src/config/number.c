@@ -89,10 +89,17 @@ void rm_format_number(double v, char *buf, size_t size) {
         snprintf(buf, size, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
         return;
     }
+    char tmp[40];
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        double back = strtod(buf, NULL);
-        if (back == v && signbit(back) == signbit(v)) return;
-    }
-    /* %.17g always round-trips an IEEE double; only a too-small buf ends here. */
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        double back = strtod(tmp, NULL);
+        if (back == v && signbit(back) == signbit(v)) break;
+    } /* %.17g always round-trips an IEEE double */
+    /* YAML 1.1 readers (PyYAML) take "1e-05" for a string: a float needs a '.', so the
+     * exponent form gets one ("1.0e-05"); the value is the same. */
+    char *e = strchr(tmp, 'e');
+    if (e && !memchr(tmp, '.', (size_t)(e - tmp)))
+        snprintf(buf, size, "%.*s.0%s", (int)(e - tmp), tmp, e);
+    else
+        snprintf(buf, size, "%s", tmp);
 }
