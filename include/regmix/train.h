@@ -50,6 +50,13 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progre
 rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
                               double *accuracy);
 
+/* Checkpoints (include/regmix/runfile.h): the whole state an exact resume needs —
+ * weights and BN statistics, SGD momentum, PGI buffers, RNG streams, epoch and
+ * iteration — written atomically beside the run file `run_path`. */
+rm_status rm_trainer_save_checkpoint(rm_trainer *t, const char *run_path, const char *config_hash);
+/* Restores it; weights_only: just the model (evaluating a finished run). */
+rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int weights_only);
+
 rm_net *rm_trainer_net(rm_trainer *t);
 const rm_dataset *rm_trainer_test_set(const rm_trainer *t);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/run_output.h"
+#include "regmix/runfile.h"
 #include "regmix/train.h"
 
 void run_id_of(const rm_config *cfg, char *out, size_t size) {
@@ -86,69 +87,124 @@ static void final_json(const rm_trainer *t, const char *run_id, const char *stat
     fflush(stdout);
 }
 
-int run_one(const rm_config *cfg, int quiet) {
-    char run_id[256], csv_path[768];
-    run_id_of(cfg, run_id, sizeof run_id);
-    snprintf(csv_path, sizeof csv_path, "%s/%s.csv", cfg->outdir, run_id);
-    struct stat sb;
-    if (stat(csv_path, &sb) == 0) {
-        fprintf(stderr, "regmix train: %s already exists; refusing to overwrite finished results "
-                        "(choose another outdir or run_id)\n", csv_path);
-        final_json(NULL, run_id, "failed", "output exists", NULL, 0);
-        return EXIT_USAGE;
+/* The last row of a finished run file, as the final JSON line (a completed run is not
+ * run again). */
+static int report_completed(const char *path, const char *run_id) {
+    rm_run_summary sum;
+    if (rm_runfile_read(path, &sum) != RM_OK) {
+        fprintf(stderr, "regmix train: %s\n", rm_error_message());
+        return EXIT_FAILED;
     }
+    printf("{\"run_id\":\"%s\",\"status\":\"completed\",\"skipped\":true", run_id);
+    if (sum.rows > 0) printf(",\"epoch\":%lld", (long long)sum.epoch[sum.rows - 1]);
+    for (int m = 0; sum.rows > 0 && m < sum.n_metrics; m++) {
+        printf(",\"%s\":", sum.columns[m].name);
+        print_json_number(stdout, sum.columns[m].values[sum.rows - 1]);
+    }
+    printf("}\n");
+    fflush(stdout);
+    rm_run_summary_free(&sum);
+    return EXIT_COMPLETED;
+}
+
+/* Opens the run file: creates it, or resumes it from its checkpoint. *skip = 1 when the
+ * run is already completed with this configuration. */
+static rm_status open_run(const run_options *o, const rm_config *cfg, rm_trainer *t, const char *path,
+                          rm_runfile **rf, int *skip) {
+    /* metric 0 is the epoch, which the run file keeps as /metrics/epoch itself */
+    rm_metric_spec specs[64];
+    int nm = rm_trainer_metric_count(t) - 1;
+    for (int i = 0; i < nm; i++) {
+        const rm_metric_def *m = rm_trainer_metric(t, i + 1);
+        specs[i] = (rm_metric_spec){m->name, m->units, m->description};
+    }
+    rm_run_info info = {o->mpi_rank, o->mpi_size, o->threads};
+    struct stat sb;
+    *skip = 0;
+    if (stat(path, &sb) != 0) return rm_runfile_create(path, cfg, &info, specs, nm, rf);
+
+    rm_resume_report rep;
+    rm_status st = rm_runfile_resume(path, cfg, &info, specs, nm, o->force, rf, &rep);
+    if (st == RM_ERR_STATE && strstr(rm_error_message(), "h5clear")) {
+        /* the previous writer died without closing the file: we are its only writer now */
+        fprintf(stderr, "regmix train: %s was not closed by its writer (killed?); repairing it\n", path);
+        rm_error_clear();
+        RM_TRY(rm_runfile_repair(path));
+        st = rm_runfile_resume(path, cfg, &info, specs, nm, o->force, rf, &rep);
+    }
+    RM_TRY(st);
+    if (rep.previous_status == RM_RUN_COMPLETED && !rep.config_replaced) {
+        *skip = 1;
+        return rm_runfile_close(*rf);
+    }
+    if (rep.has_checkpoint) RM_TRY(rm_trainer_load_checkpoint(t, path, 0));
+    if (!o->quiet)
+        printf("# resuming %s (was %s) after epoch %lld; %lld of %lld metric rows kept\n", path,
+               rm_run_status_name(rep.previous_status), (long long)rep.checkpoint_epoch,
+               (long long)rep.rows_kept, (long long)rep.rows_before);
+    return RM_OK;
+}
+
+static int checkpoint_due(const rm_config *cfg, int epoch) {
+    return epoch == cfg->epochs || (cfg->checkpoint_every > 0 && epoch % cfg->checkpoint_every == 0);
+}
+
+int run_one(const rm_config *cfg, const run_options *o) {
+    char run_id[256], path[768];
+    run_id_of(cfg, run_id, sizeof run_id);
+    snprintf(path, sizeof path, "%s/%s.h5", cfg->outdir, run_id);
     if (make_dirs(cfg->outdir) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         return EXIT_FAILED;
     }
     rm_trainer *t = NULL;
+    rm_runfile *rf = NULL;
     double t0 = rm_now_seconds();
-    if (rm_trainer_create(cfg, &t) != RM_OK) {
+    int skip = 0;
+    if (rm_trainer_create(cfg, &t) != RM_OK || open_run(o, cfg, t, path, &rf, &skip) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
-        return EXIT_FAILED;
+        rm_trainer_destroy(t);
+        return rm_error_message()[0] && strstr(rm_error_message(), "hash") ? EXIT_USAGE : EXIT_FAILED;
     }
-    if (!quiet) {
+    if (skip) {
+        rm_trainer_destroy(t);
+        if (!o->quiet) printf("# %s is already completed with this configuration; not run again\n", path);
+        return report_completed(path, run_id);
+    }
+    if (!o->quiet) {
         printf("# regmix train: run %s: %s on %s, method %s, reg %s, eps %.4g, step %.4g, %d epochs, batch %d, seed %llu\n",
                run_id, cfg->model, cfg->dataset, cfg->method, cfg->reg, cfg->eps, cfg->step, cfg->epochs,
                cfg->batch, (unsigned long long)cfg->seed);
-        printf("# setup %.1f s; writing %s\n", rm_now_seconds() - t0, csv_path);
+        printf("# setup %.1f s; writing %s\n", rm_now_seconds() - t0, path);
         fflush(stdout);
     }
-    FILE *csv = fopen(csv_path, "w");
-    if (!csv) {
-        fprintf(stderr, "regmix train: fopen(%s): %s\n", csv_path, strerror(errno));
-        rm_trainer_destroy(t);
-        return EXIT_FAILED;
-    }
-    int nm = rm_trainer_metric_count(t);
-    for (int i = 0; i < nm; i++) fprintf(csv, "%s%s", i ? "," : "", rm_trainer_metric(t, i)->name);
-    fprintf(csv, "\n");
-    fflush(csv);
     double row[64];
     int have_row = 0, rc = EXIT_COMPLETED;
-    const char *status = "completed";
+    rm_run_status status = RM_RUN_COMPLETED;
+    const char *hash = rm_runfile_config_hash(rf);
     while (rm_trainer_epoch(t) < cfg->epochs) {
-        rm_status st = rm_trainer_run_epoch(t, row, quiet ? NULL : progress_line, NULL);
+        rm_status st = rm_trainer_run_epoch(t, row, o->quiet ? NULL : progress_line, NULL);
+        if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
+        if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
+            st = rm_trainer_save_checkpoint(t, path, hash);
         if (st != RM_OK) {
             rc = st == RM_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
-            status = st == RM_ERR_DIVERGED ? "diverged" : "failed";
-            fprintf(stderr, "regmix train: run %s %s in epoch %d: %s\n", run_id, status,
+            status = st == RM_ERR_DIVERGED ? RM_RUN_DIVERGED : RM_RUN_FAILED;
+            fprintf(stderr, "regmix train: run %s %s in epoch %d: %s\n", run_id, rm_run_status_name(status),
                     rm_trainer_epoch(t) + 1, rm_error_message());
             break;
         }
         have_row = 1;
-        for (int i = 0; i < nm; i++) fprintf(csv, "%s%.9g", i ? "," : "", row[i]);
-        fprintf(csv, "\n");
-        fflush(csv);
-        fsync(fileno(csv)); /* a crash loses at most the epoch in progress */
-        if (!quiet) epoch_line(t, cfg, row);
+        if (!o->quiet) epoch_line(t, cfg, row);
     }
-    if (fclose(csv) != 0) {
-        fprintf(stderr, "regmix train: writing %s: %s\n", csv_path, strerror(errno));
-        rc = EXIT_FAILED;
+    char reason[256] = "";
+    if (rc) snprintf(reason, sizeof reason, "%s", rm_error_message());
+    if (rm_runfile_set_status(rf, status, reason) != RM_OK || rm_runfile_close(rf) != RM_OK) {
+        fprintf(stderr, "regmix train: %s\n", rm_error_message());
+        if (!rc) rc = EXIT_FAILED;
     }
-    final_json(t, run_id, status, rc ? rm_error_message() : NULL, row, have_row);
+    final_json(t, run_id, rm_run_status_name(status), rc ? reason : NULL, row, have_row);
     rm_trainer_destroy(t);
     return rc;
 }

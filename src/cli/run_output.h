@@ -7,10 +7,21 @@
 
 enum { EXIT_COMPLETED = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_PREEMPTED = 4 };
 
-rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, int *quiet);
+typedef struct {
+    int quiet;              /* no progress lines */
+    int force;              /* resume even if the file holds another configuration */
+    int mpi_rank, mpi_size; /* recorded in /provenance */
+    int threads;
+} run_options;
 
-/* Trains cfg to the end; returns the exit status above. */
-int run_one(const rm_config *cfg, int quiet);
+/* Settings from argv: an optional YAML file first, then key=value pairs; --quiet and
+ * --force set o's flags. */
+rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, run_options *o);
+
+/* Trains cfg to the end in <outdir>/<run_id>.h5: creates the run file, or resumes it
+ * from its checkpoint; a completed run is reported, not run again. Returns the exit
+ * status above. */
+int run_one(const rm_config *cfg, const run_options *o);
 
 /* The run id: cfg->run_id, else "<model>_<method>_<reg>_seed<seed>_<hash8>". */
 void run_id_of(const rm_config *cfg, char *out, size_t size);

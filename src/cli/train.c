@@ -1,5 +1,6 @@
 /* regmix train CONFIG.yaml [key=value ...]: one configuration end to end. */
 #include <errno.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,11 +12,15 @@
 
 static int train_usage(FILE *out) {
     fprintf(out,
-            "usage: regmix train [CONFIG.yaml] [key=value ...] [--quiet]\n"
+            "usage: regmix train [CONFIG.yaml] [key=value ...] [--quiet] [--force]\n"
             "  Trains one configuration; settings come from the YAML file, then the\n"
             "  key=value overrides (numbers may be fractions: eps=8/255).\n"
-            "  Writes <outdir>/<run_id>.csv (one row per epoch); prints one progress line per\n"
-            "  epoch and, last on stdout, one JSON object with the final epoch's metrics.\n"
+            "  Writes <outdir>/<run_id>.h5 (results/README.md): config, provenance, one row of\n"
+            "  metrics per epoch, a checkpoint every checkpoint_every epochs. Running the same\n"
+            "  command again resumes from the last checkpoint; a completed run is not run again;\n"
+            "  a file of another configuration is refused (--force resumes it anyway).\n"
+            "  Prints one progress line per epoch and, last on stdout, one JSON object with\n"
+            "  the final epoch's metrics.\n"
             "  Exit status: 0 completed, 1 failed, 2 bad usage or settings, 3 diverged.\n"
             "  Settings (see README 'Settings' for meanings and defaults):\n");
     for (int i = 0; i < rm_config_setting_count(); i++)
@@ -24,12 +29,13 @@ static int train_usage(FILE *out) {
 }
 
 /* Settings from argv: an optional YAML file first, then key=value pairs. */
-rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, int *quiet) {
+rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, run_options *o) {
     rm_config_defaults(cfg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--quiet")) {
-            if (quiet) *quiet = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--force")) {
+            if (a[2] == 'q') o->quiet = 1;
+            else o->force = 1;
             continue;
         }
         const char *eq = strchr(a, '=');
@@ -53,10 +59,11 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return train_usage(stdout);
     rm_config cfg;
-    int quiet = 0;
-    if (cli_parse_config(argc, argv, &cfg, &quiet) != RM_OK) {
+    run_options o = {.mpi_size = 1};
+    if (cli_parse_config(argc, argv, &cfg, &o) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
-        return 2;
+        return EXIT_USAGE;
     }
-    return run_one(&cfg, quiet);
+    o.threads = cfg.threads > 0 ? cfg.threads : omp_get_max_threads();
+    return run_one(&cfg, &o);
 }

@@ -232,12 +232,6 @@ static rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
     return RM_OK;
 }
 
-static int find_eval(const rm_trainer *t, rm_eval_kind kind) {
-    for (int i = 0; i < t->cfg.n_eval; i++)
-        if (t->cfg.eval[i].kind == kind) return i;
-    return -1;
-}
-
 rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progress, void *ctx) {
     const rm_config *c = &t->cfg;
     for (int i = 0; i < t->n_metrics; i++) row[i] = NAN;
@@ -273,11 +267,10 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progre
     if (due) {
         for (int i = 0; i < c->n_eval; i++)
             RM_TRY(rm_trainer_evaluate(t, NULL, &c->eval[i], &row[t->m_eval0 + i]));
-        int f = find_eval(t, RM_EVAL_FGSM), p = find_eval(t, RM_EVAL_PGD);
-        if (f >= 0 && p >= 0) {
-            double fa = row[t->m_eval0 + f], pa = row[t->m_eval0 + p];
-            row[t->m_eval0 + c->n_eval] = (fa > 20.0 && pa < c->co_threshold * fa) ? 1.0 : 0.0;
-        }
+        int f, p;
+        if (rm_config_co_attacks(c, &f, &p))
+            row[t->m_eval0 + c->n_eval] =
+                rm_config_co_flag(c, row[t->m_eval0 + f] / 100.0, row[t->m_eval0 + p] / 100.0);
     }
     double t2 = rm_now_seconds();
     int m = t->m_eval0 + c->n_eval + 1;
