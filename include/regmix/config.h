@@ -89,6 +89,10 @@ rm_status rm_config_set(rm_config *c, const char *key, const char *value, const 
  * RM_ERR_ARG. */
 rm_status rm_config_load_yaml(rm_config *c, const char *path);
 
+/* The same from YAML text in memory (a run file's /config "yaml"); errors name
+ * origin:line. */
+rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *origin);
+
 /* Validation after all settings are applied: every setting's type/range/allowed values
  * again (the struct may have been filled by code), then the cross-field rules:
  * - model and dataset agree on the input shape: fmnist-cnn (1x28x28) takes fashion-mnist

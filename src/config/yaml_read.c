@@ -172,3 +172,19 @@ rm_status rm_config_load_yaml(rm_config *c, const char *path) {
     if (st == RM_OK) *c = tmp;
     return st;
 }
+
+rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *origin) {
+    if (!c || !text || !origin) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml_text: NULL argument");
+    reader_t r;
+    memset(&r, 0, sizeof r);
+    r.path = origin;
+    if (!yaml_parser_initialize(&r.parser))
+        return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", origin);
+    yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, strlen(text));
+    rm_config tmp = *c;
+    rm_status st = read_stream(&r, &tmp);
+    if (r.have_ev) yaml_event_delete(&r.ev);
+    yaml_parser_delete(&r.parser);
+    if (st == RM_OK) *c = tmp;
+    return st;
+}

@@ -102,11 +102,13 @@ rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int we
     rm_status st = weights_only ? read_params(t, r, 0) : read_state(t, r);
     rm_checkpoint_close(r);
     RM_TRY(st);
+    if (meta.epoch < 0 || meta.epoch > t->cfg.epochs)
+        return rm_fail(RM_ERR_FORMAT, "checkpoint of %s: epoch %lld outside [0, %d]", run_path,
+                       (long long)meta.epoch, t->cfg.epochs);
+    /* the epoch also keys the evaluation RNG streams: evaluating a checkpoint with the
+     * run's own attacks and test subset reproduces the run's numbers exactly */
+    t->epoch = (int)meta.epoch;
     if (!weights_only) {
-        if (meta.epoch < 0 || meta.epoch > t->cfg.epochs)
-            return rm_fail(RM_ERR_FORMAT, "checkpoint of %s: epoch %lld outside [0, %d]", run_path,
-                           (long long)meta.epoch, t->cfg.epochs);
-        t->epoch = (int)meta.epoch;
         t->iteration = (long)meta.iteration;
         rm_sgd_set_steps_taken(t->opt, (long)meta.steps);
     }
