@@ -207,10 +207,41 @@ static void test_fault_inside_checkpoint_write_then_resume(void **state) {
     assert_same_run(reference, dir);
 }
 
+/* SIGTERM (what Slurm / mpirun send before a time limit) stops the run at the next batch
+ * boundary: it checkpoints the half-done epoch, records "preempted", exits with 4, and
+ * the same command continues from the next batch to a bit-identical result. */
+static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
+    (void)state;
+    char dir[300], path[400];
+    make_dir(dir, sizeof dir, "preempted");
+    snprintf(path, sizeof path, "%s/r.h5", dir);
+    pid_t pid = start_train(dir, NULL);
+    int64_t rows = -1;
+    for (int i = 0; i < 6000 && rows < 1; i++) {
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+        rows = rows_of(path);
+    }
+    assert_true(rows >= 1);
+    nanosleep(&(struct timespec){0, 300000000}, NULL); /* into the next epoch's batches */
+    kill(pid, SIGTERM);
+    int rc = wait_exit(pid);
+    rm_run_summary s;
+    assert_int_equal(rm_runfile_read(path, &s), RM_OK);
+    printf("  SIGTERM: exit %d, status %s after %lld epochs\n", rc, rm_run_status_name(s.status), (long long)s.rows);
+    if (s.rows < 4) { /* unless it had already finished */
+        assert_int_equal(rc, 4);
+        assert_int_equal(s.status, RM_RUN_PREEMPTED);
+    }
+    rm_run_summary_free(&s);
+    assert_int_equal(wait_exit(start_train(dir, NULL)), 0);
+    assert_same_run(reference, dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_after_epoch_then_resume),
         cmocka_unit_test(test_fault_inside_checkpoint_write_then_resume),
+        cmocka_unit_test(test_sigterm_preempts_mid_epoch_then_resume),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

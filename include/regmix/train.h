@@ -37,13 +37,17 @@ int rm_trainer_metric_index(const rm_trainer *t, const char *name); /* -1 if abs
 /* Epochs completed so far (0 before the first). */
 int rm_trainer_epoch(const rm_trainer *t);
 
-/* Progress inside an epoch: called every `every` batches with (batches done, total). */
-typedef void (*rm_progress_fn)(void *ctx, int epoch, int64_t done, int64_t total, double seconds);
+/* Called after every training batch with (epoch 1-based, batches done, batches in the
+ * epoch, seconds so far). Returning non-zero asks the trainer to stop at this batch
+ * boundary (preemption): rm_trainer_run_epoch then returns RM_ERR_INTERRUPTED and the
+ * half-done epoch is part of the state a checkpoint saves, so the run continues from the
+ * next batch when resumed. */
+typedef int (*rm_batch_hook)(void *ctx, int epoch, int64_t done, int64_t total, double seconds);
 
-/* Trains one epoch and (when due) evaluates; fills row[rm_trainer_metric_count()].
- * Not-applicable values (a loss term the method lacks, skipped evaluation) are NaN.
- * A NaN/Inf loss stops the epoch with RM_ERR_DIVERGED. */
-rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progress, void *ctx);
+/* Trains one epoch (or the rest of an interrupted one) and, when due, evaluates; fills
+ * row[rm_trainer_metric_count()]. Not-applicable values (a loss term the method lacks,
+ * skipped evaluation) are NaN. A NaN/Inf loss stops with RM_ERR_DIVERGED. */
+rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, void *ctx);
 
 /* Accuracy (%) of the current weights on `data` (NULL: the run's test subset) under one
  * evaluation attack, batch norm in inference mode. */

@@ -1,6 +1,7 @@
-/* One run with its outputs: progress lines, one CSV row per epoch, a final JSON line. */
+/* One run with its outputs: progress lines, the HDF5 run file, a final JSON line. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,13 +45,42 @@ static void print_json_number(FILE *f, double v) {
     else fprintf(f, "null");
 }
 
-static void progress_line(void *ctx, int epoch, int64_t done, int64_t total, double seconds) {
-    (void)ctx;
-    double rate = done / seconds;
-    fprintf(stderr, "  epoch %d: %3.0f%% (%lld/%lld batches, %.1f s, eta %.0f s)\n", epoch,
-            100.0 * (double)done / (double)total, (long long)done, (long long)total, seconds,
-            (double)(total - done) / rate);
-    fflush(stderr);
+/* Preemption: SIGTERM (what mpirun and batch systems send first) and SIGUSR1 (Slurm's
+ * --signal before the time limit) set a flag; the run stops at the next batch boundary,
+ * checkpoints and exits with EXIT_PREEMPTED, so a requeued job resumes it. */
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+void run_install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+int run_stop_requested(void) { return stop_flag != 0; }
+
+/* A progress line every 10% of an epoch; stops the run at this batch when a signal
+ * asked for it (SIGTERM / SIGUSR1: preemption) or the caller's hook does. */
+static int batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double seconds) {
+    const run_options *o = ctx;
+    int64_t every = total >= 10 ? total / 10 : 1;
+    if (!o->quiet && done % every == 0 && done < total) {
+        double rate = done / seconds;
+        fprintf(stderr, "  epoch %d: %3.0f%% (%lld/%lld batches, %.1f s, eta %.0f s)\n", epoch,
+                100.0 * (double)done / (double)total, (long long)done, (long long)total, seconds,
+                (double)(total - done) / rate);
+        fflush(stderr);
+    }
+    int stop = run_stop_requested();
+    if (o->hook) stop |= o->hook(o->hook_ctx);
+    return stop;
 }
 
 /* "epoch 3/8  lr 0.1  loss 1.234  train 78.2%  clean 85.1  pgd20 74.3 ...  52.1 s" */
@@ -184,7 +214,19 @@ int run_one(const rm_config *cfg, const run_options *o) {
     rm_run_status status = RM_RUN_COMPLETED;
     const char *hash = rm_runfile_config_hash(rf);
     while (rm_trainer_epoch(t) < cfg->epochs) {
-        rm_status st = rm_trainer_run_epoch(t, row, o->quiet ? NULL : progress_line, NULL);
+        rm_status st = rm_trainer_run_epoch(t, row, batch_hook, (void *)o);
+        if (st == RM_ERR_INTERRUPTED) {
+            /* preempted at a batch boundary: checkpoint the half-done epoch and leave */
+            rm_error_clear();
+            st = rm_trainer_save_checkpoint(t, path, hash);
+            if (st == RM_OK) {
+                rc = EXIT_PREEMPTED;
+                status = RM_RUN_PREEMPTED;
+                fprintf(stderr, "regmix train: run %s preempted in epoch %d; checkpointed, run the same command to resume\n",
+                        run_id, rm_trainer_epoch(t) + 1);
+                break;
+            }
+        }
         if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
         if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
             st = rm_trainer_save_checkpoint(t, path, hash);
@@ -199,12 +241,18 @@ int run_one(const rm_config *cfg, const run_options *o) {
         if (!o->quiet) epoch_line(t, cfg, row);
     }
     char reason[256] = "";
-    if (rc) snprintf(reason, sizeof reason, "%s", rm_error_message());
+    if (rc == EXIT_PREEMPTED) snprintf(reason, sizeof reason, "stopped by a signal; resumable");
+    else if (rc) snprintf(reason, sizeof reason, "%s", rm_error_message());
     if (rm_runfile_set_status(rf, status, reason) != RM_OK || rm_runfile_close(rf) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         if (!rc) rc = EXIT_FAILED;
     }
-    final_json(t, run_id, rm_run_status_name(status), rc ? reason : NULL, row, have_row);
+    if (o->json) final_json(t, run_id, rm_run_status_name(status), rc ? reason : NULL, row, have_row);
+    if (o->result) {
+        o->result->status = status;
+        snprintf(o->result->reason, sizeof o->result->reason, "%s", reason);
+        o->result->epochs = rm_trainer_epoch(t);
+    }
     rm_trainer_destroy(t);
     return rc;
 }

@@ -4,15 +4,31 @@
 #define REGMIX_CLI_RUN_OUTPUT_H
 
 #include "regmix/config.h"
+#include "regmix/runfile.h"
 
 enum { EXIT_COMPLETED = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_PREEMPTED = 4 };
 
+/* What a run ended with (for the sweep index). */
+typedef struct {
+    int status;             /* rm_run_status */
+    char reason[256];
+    int epochs;             /* epochs completed */
+} run_result;
+
 typedef struct {
     int quiet;              /* no progress lines */
+    int json;               /* print the final JSON line */
     int force;              /* resume even if the file holds another configuration */
     int mpi_rank, mpi_size; /* recorded in /provenance */
     int threads;
+    int (*hook)(void *ctx); /* called every batch (sweep coordinator); non-zero stops the run */
+    void *hook_ctx;
+    run_result *result;     /* filled when not NULL */
 } run_options;
+
+/* SIGTERM / SIGUSR1 make every run stop at its next batch boundary (preemption). */
+void run_install_signal_handlers(void);
+int run_stop_requested(void);
 
 /* Settings from argv: an optional YAML file first, then key=value pairs; --quiet and
  * --force set o's flags. */

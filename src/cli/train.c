@@ -21,7 +21,9 @@ static int train_usage(FILE *out) {
             "  a file of another configuration is refused (--force resumes it anyway).\n"
             "  Prints one progress line per epoch and, last on stdout, one JSON object with\n"
             "  the final epoch's metrics.\n"
-            "  Exit status: 0 completed, 1 failed, 2 bad usage or settings, 3 diverged.\n"
+            "  SIGTERM or SIGUSR1 stops the run at the next batch boundary with a checkpoint.\n"
+            "  Exit status: 0 completed, 1 failed, 2 bad usage or settings, 3 diverged,\n"
+            "  4 preempted (checkpointed; the same command resumes it).\n"
             "  Settings (see README 'Settings' for meanings and defaults):\n");
     for (int i = 0; i < rm_config_setting_count(); i++)
         fprintf(out, "    %-20s %s\n", rm_config_setting_name(i), rm_config_setting_help(i));
@@ -59,11 +61,12 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return train_usage(stdout);
     rm_config cfg;
-    run_options o = {.mpi_size = 1};
+    run_options o = {.mpi_size = 1, .json = 1};
     if (cli_parse_config(argc, argv, &cfg, &o) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         return EXIT_USAGE;
     }
     o.threads = cfg.threads > 0 ? cfg.threads : omp_get_max_threads();
+    run_install_signal_handlers();
     return run_one(&cfg, &o);
 }

@@ -18,6 +18,15 @@ static int rng_slots(rm_trainer *t, rng_slot *out) {
     return 3;
 }
 
+static void pack_sums(const epoch_sums *s, double *f, int64_t *i) {
+    f[0] = s->loss, f[1] = s->ce, f[2] = s->mse, f[3] = s->amr, f[4] = s->agr, f[5] = s->trades;
+    i[0] = s->correct, i[1] = s->seen, i[2] = s->batches;
+}
+
+static void unpack_sums(epoch_sums *s, const double *f, const int64_t *i) {
+    *s = (epoch_sums){f[0], f[1], f[2], f[3], f[4], f[5], i[0], i[1], i[2]};
+}
+
 static rm_status add_params(rm_trainer *t, rm_checkpoint_writer *w) {
     size_t np;
     rm_param *p = rm_net_params(t->net, &np);
@@ -46,6 +55,17 @@ static rm_status add_state(rm_trainer *t, rm_checkpoint_writer *w) {
     int64_t four = 4;
     for (int i = 0, n = rng_slots(t, r); i < n; i++)
         RM_TRY(rm_checkpoint_add(w, r[i].name, RM_DT_U64, 1, &four, r[i].rng->s));
+    if (t->in_epoch) { /* preempted at a batch boundary: the half-done epoch */
+        int64_t n = t->train.n, six = 6, three = 3;
+        double loss_sums[6];
+        int64_t counts[3];
+        pack_sums(&t->sums, loss_sums, counts);
+        RM_TRY(rm_checkpoint_add(w, "epoch/order", RM_DT_I64, 1, &n, t->batcher.order));
+        RM_TRY(rm_checkpoint_add(w, "epoch/pos", RM_DT_I64, 0, NULL, &t->batcher.pos));
+        RM_TRY(rm_checkpoint_add(w, "epoch/loss_sums", RM_DT_F64, 1, &six, loss_sums));
+        RM_TRY(rm_checkpoint_add(w, "epoch/counts", RM_DT_I64, 1, &three, counts));
+        RM_TRY(rm_checkpoint_add(w, "epoch/train_seconds", RM_DT_F64, 0, NULL, &t->epoch_train_seconds));
+    }
     return RM_OK;
 }
 
@@ -92,6 +112,18 @@ static rm_status read_state(rm_trainer *t, rm_checkpoint_reader *r) {
     int64_t four = 4;
     for (int i = 0, n = rng_slots(t, s); i < n; i++)
         RM_TRY(rm_checkpoint_read(r, s[i].name, RM_DT_U64, 1, &four, s[i].rng->s));
+    t->in_epoch = rm_checkpoint_has(r, "epoch/pos");
+    if (t->in_epoch) {
+        int64_t n = t->train.n, six = 6, three = 3;
+        double loss_sums[6];
+        int64_t counts[3];
+        RM_TRY(rm_checkpoint_read(r, "epoch/order", RM_DT_I64, 1, &n, t->batcher.order));
+        RM_TRY(rm_checkpoint_read(r, "epoch/pos", RM_DT_I64, 0, NULL, &t->batcher.pos));
+        RM_TRY(rm_checkpoint_read(r, "epoch/loss_sums", RM_DT_F64, 1, &six, loss_sums));
+        RM_TRY(rm_checkpoint_read(r, "epoch/counts", RM_DT_I64, 1, &three, counts));
+        unpack_sums(&t->sums, loss_sums, counts);
+        RM_TRY(rm_checkpoint_read(r, "epoch/train_seconds", RM_DT_F64, 0, NULL, &t->epoch_train_seconds));
+    }
     return RM_OK;
 }
 

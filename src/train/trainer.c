@@ -232,23 +232,32 @@ static rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
     return RM_OK;
 }
 
-rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_progress_fn progress, void *ctx) {
+rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, void *ctx) {
     const rm_config *c = &t->cfg;
     for (int i = 0; i < t->n_metrics; i++) row[i] = NAN;
-    double t0 = rm_now_seconds();
-    rm_method_start_epoch(t->method, t->epoch);
-    rm_batcher_start_epoch(&t->batcher, &t->rng_shuffle);
-    int64_t nb = rm_batcher_num_batches(&t->batcher), done = 0, count;
-    int64_t every = nb >= 10 ? nb / 10 : 1;
-    epoch_sums sums = {0};
+    if (!t->in_epoch) {
+        rm_method_start_epoch(t->method, t->epoch);
+        rm_batcher_start_epoch(&t->batcher, &t->rng_shuffle);
+        memset(&t->sums, 0, sizeof t->sums);
+        t->epoch_train_seconds = 0;
+        t->in_epoch = 1;
+    }
+    double t0 = rm_now_seconds() - t->epoch_train_seconds;
+    int64_t nb = rm_batcher_num_batches(&t->batcher), count;
     const rm_augment *aug = (t->aug.pad || t->aug.flip) ? &t->aug : NULL;
     while (1) {
         RM_TRY(rm_batcher_next(&t->batcher, t->x, t->y, t->ids, aug, &t->rng_aug, &count));
         if (count == 0) break;
-        RM_TRY(train_step(t, (int)count, &sums));
-        done++;
-        if (progress && done % every == 0 && done < nb) progress(ctx, t->epoch + 1, done, nb, rm_now_seconds() - t0);
+        RM_TRY(train_step(t, (int)count, &t->sums));
+        int64_t done = t->sums.batches;
+        if (hook && hook(ctx, t->epoch + 1, done, nb, rm_now_seconds() - t0) && done < nb) {
+            t->epoch_train_seconds = rm_now_seconds() - t0;
+            return rm_fail(RM_ERR_INTERRUPTED, "stopped at batch %lld of %lld of epoch %d",
+                           (long long)done, (long long)nb, t->epoch + 1);
+        }
     }
+    epoch_sums sums = t->sums;
+    t->in_epoch = 0;
     double t1 = rm_now_seconds();
     t->epoch++;
 

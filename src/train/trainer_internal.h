@@ -31,6 +31,9 @@ struct rm_trainer {
     int32_t *y;
     int64_t *ids;
     int epoch;       /* epochs completed */
+    int in_epoch;    /* an epoch is half done (interrupted at a batch boundary) */
+    epoch_sums sums; /* of the epoch in progress */
+    double epoch_train_seconds; /* training time of the epoch in progress before the interruption */
     long iteration;  /* SGD steps taken */
     long total_iterations;
     int n_metrics;
