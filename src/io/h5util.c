@@ -64,6 +64,16 @@ hid_t rm_h5_fapl_latest(void) {
     return fapl;
 }
 
+hid_t rm_h5_fapl_swmr_read(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    if (H5Pset_metadata_read_attempts(fapl, RM_H5_SWMR_READ_ATTEMPTS) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
 /* A UTF-8 variable-length string type: h5py reads it as str. */
 static hid_t vlen_str_type(void) {
     hid_t t = H5Tcopy(H5T_C_S1);

@@ -33,6 +33,13 @@ void rm_h5_close(hid_t id);
 /* File access property list with the HDF5 1.10 format (required for SWMR). */
 hid_t rm_h5_fapl_latest(void);
 
+/* File access property list for SWMR reading. A SWMR reader retries a metadata block
+ * whose checksum fails (the writer may be half-way through it), sleeping twice as long
+ * each time; HDF5 1.10's default of 100 attempts turns a corrupt file into a hang, so
+ * the count is set: 24 attempts are about 30 ms of retries, ample for a write to land. */
+#define RM_H5_SWMR_READ_ATTEMPTS 24
+hid_t rm_h5_fapl_swmr_read(void);
+
 /* ---- attributes (created, or replaced if they exist) ---- */
 rm_status rm_h5_attr_write_str(hid_t obj, const char *name, const char *value, const char *file,
                                const char *obj_path);

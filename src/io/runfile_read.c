@@ -145,9 +145,11 @@ rm_status rm_runfile_read(const char *path, rm_run_summary *out) {
     rm_h5_quiet();
     memset(out, 0, sizeof *out);
     if (!path) return rm_fail(RM_ERR_ARG, "rm_runfile_read: no path");
-    hid_t file;
-    RM_TRY(rf_open_checked(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT, RM_RUNFILE_FORMAT,
-                           &file));
+    hid_t file, fapl = rm_h5_fapl_swmr_read();
+    if (fapl < 0) return RM_H5_FAIL("H5Pset_metadata_read_attempts", path, NULL);
+    rm_status ost = rf_open_checked(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl, RM_RUNFILE_FORMAT, &file);
+    H5Pclose(fapl);
+    RM_TRY(ost);
     rm_status st = rm_h5_attr_read_str(file, "run_id", out->run_id, sizeof out->run_id, NULL, path, "/");
     hid_t g = -1;
     if (st == RM_OK && (g = H5Gopen2(file, RF_CONFIG, H5P_DEFAULT)) < 0)

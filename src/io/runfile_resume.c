@@ -243,8 +243,11 @@ rm_status rm_runfile_repair(const char *path) {
     rm_h5_quiet();
     if (!path) return rm_fail(RM_ERR_ARG, "rm_runfile_repair: no path");
     /* Only regmix run files are touched; the SWMR-read open works on a crashed file. */
-    hid_t f;
-    RM_TRY(rf_open_checked(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT, RM_RUNFILE_FORMAT, &f));
+    hid_t f, fapl = rm_h5_fapl_swmr_read();
+    if (fapl < 0) return RM_H5_FAIL("H5Pset_metadata_read_attempts", path, NULL);
+    rm_status st = rf_open_checked(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl, RM_RUNFILE_FORMAT, &f);
+    H5Pclose(fapl);
+    RM_TRY(st);
     if (H5Fclose(f) < 0) return RM_H5_FAIL("H5Fclose", path, NULL);
     /* A cleanly closed file opens without the flag: nothing to repair. */
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -74,7 +74,8 @@ static rm_status open_failure(const char *path, const char *why) {
                        "died (killed, node lost). If no process writes it, repair it with "
                        "`h5clear -s --increment %s` (hdf5-tools) and try again (HDF5: %s)",
                        path, path, why);
-    if (strstr(why, "lock"))
+    /* HDF5's wording in 1.10: "unable to lock the file" (not "sblock" of a truncated file). */
+    if (strstr(why, "unable to lock") || strstr(why, "lock the file"))
         return rm_fail(RM_ERR_IO,
                        "%s: cannot lock the file (%s); another process holds it, or the file "
                        "system does not support locks (then set HDF5_USE_FILE_LOCKING=FALSE)",
