@@ -133,4 +133,30 @@ double rm_sweep_run_cost(const rm_sweep_run *r);
  * Scheduler (declarations added by the scheduler's author below this line)
  * ====================================================================================== */
 
+/* ======================================================================================
+ * Sweep index: results/<sweep>/sweep.h5 (src/sweep/index.c), written by MPI rank 0 only
+ * ======================================================================================
+ *
+ * Root attributes: format "regmix-sweep", regmix_schema 1, name, description, sweep_yaml
+ * (the sweep file's text), sweep_file, n_runs, mpi_size, ranks_per_run, created (UTC).
+ * /runs/<field>[n_runs], one element per run in expansion order:
+ *   id (string), file (string: "<id>.h5", relative to the index), status (string:
+ *   pending | running | completed | diverged | failed | preempted | skipped-failed),
+ *   reason (string), rank (int64: the MPI rank that ran it last, -1 none), epochs (int64),
+ *   start_time / end_time (float64, seconds since the Unix epoch; NaN if not yet),
+ *   cost (float64: the relative cost estimate used for longest-first scheduling).
+ * /axes/<axis>[n_runs]: each run's value of that axis, as written in the sweep file.
+ * /links/<id>: an external link to "<id>.h5:/" (h5py follows it).
+ * The file is written in SWMR mode and flushed after each update, so it can be read
+ * (h5py swmr=True, `regmix report`) while the sweep runs. It is derived data: every
+ * `regmix sweep` start rebuilds it from the run files. */
+typedef struct rm_sweep_index rm_sweep_index;
+
+rm_status rm_sweep_index_create(const char *path, const rm_sweep *s, int mpi_size, int ranks_per_run,
+                                rm_sweep_index **out);
+/* Updates one run's row (status, reason, rank, epochs; start/end NaN = leave as is). */
+rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status, const char *reason,
+                                int rank, int epochs, double start_time, double end_time);
+rm_status rm_sweep_index_close(rm_sweep_index *ix);
+
 #endif

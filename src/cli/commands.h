@@ -5,6 +5,7 @@
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 
 #endif

@@ -23,7 +23,7 @@ void run_id_of(const rm_config *cfg, char *out, size_t size) {
 }
 
 /* mkdir -p */
-static rm_status make_dirs(const char *path) {
+rm_status cli_make_dirs(const char *path) {
     char buf[512];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
         return rm_fail(RM_ERR_ARG, "outdir too long: %s", path);
@@ -183,7 +183,7 @@ int run_one(const rm_config *cfg, const run_options *o) {
     char run_id[256], path[768];
     run_id_of(cfg, run_id, sizeof run_id);
     snprintf(path, sizeof path, "%s/%s.h5", cfg->outdir, run_id);
-    if (make_dirs(cfg->outdir) != RM_OK) {
+    if (cli_make_dirs(cfg->outdir) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         return EXIT_FAILED;
     }

@@ -26,6 +26,9 @@ typedef struct {
     run_result *result;     /* filled when not NULL */
 } run_options;
 
+/* mkdir -p */
+rm_status cli_make_dirs(const char *path);
+
 /* SIGTERM / SIGUSR1 make every run stop at its next batch boundary (preemption). */
 void run_install_signal_handlers(void);
 int run_stop_requested(void);
