@@ -52,6 +52,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
+    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
+    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
     DIR *d = opendir(f->dir);
     if (d) {
         struct dirent *e;
@@ -65,7 +68,7 @@ static int teardown(void **state) {
     }
     rmdir(f->dir);
     free(f);
-    return 0;
+    return open_ids == 0 ? 0 : -1;
 }
 
 static void check_ok(rm_status st, const char *what) {
