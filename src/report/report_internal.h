@@ -4,6 +4,7 @@
 #define REGMIX_REPORT_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "regmix/report.h"
 
@@ -74,6 +75,49 @@ int rp_run_co(const rm_report_run *run, int64_t *first_epoch);
 rm_status rp_gnuplot_terminals(const char *gnuplot, char png[16], int *svg);
 /* Runs `gnuplot script` with dir as the working directory; RM_ERR_IO on a non-zero exit. */
 rm_status rp_gnuplot_run(const char *gnuplot, const char *dir, const char *script);
+
+/* ---- plot*.c ---- */
+/* A plotted group: one (row, column key) pair of the table with runs to average. */
+typedef struct {
+    int row, colkey;
+    char label[512]; /* "alpha=0.5,beta=1", "all" */
+} rp_group;
+
+typedef struct {
+    const rm_report_table *t;
+    const char *dir;
+    rm_report_plot_result *res;
+    rp_group *groups;
+    int n_groups;
+    const char *gnuplot; /* NULL: data and scripts only */
+    char png[16];        /* terminal for PNG, "" none */
+    int svg;
+} rp_plotter;
+
+/* The three plots; each writes NAME.dat and NAME.gp and runs gnuplot, or does nothing
+ * when it does not apply. */
+rm_status rp_plot_curves(rp_plotter *p);
+rm_status rp_plot_heatmap(rp_plotter *p);
+rm_status rp_plot_eps(rp_plotter *p);
+/* Run i is averaged (used or partial), and in group g. */
+int rp_plot_averaged(const rm_report_table *t, int i);
+int rp_plot_in_group(const rm_report_table *t, const rp_group *g, int i);
+/* mean, sample std (n-1; NaN below 2) and n of the finite values of v[0..n_in). */
+void rp_plot_stats(const double *v, int n_in, double *mean, double *std, int *n);
+int rp_cmp_double(const void *a, const void *b);
+/* " %.6g", or " NaN" for a missing value. */
+void rp_plot_num(FILE *f, double v);
+/* Files in p->dir: open for writing; close (checking every write) and record in res. */
+rm_status rp_plot_open(rp_plotter *p, const char *name, FILE **f);
+rm_status rp_plot_close(rp_plotter *p, const char *name, FILE *f);
+void rp_plot_note(rp_plotter *p, const char *name);
+/* A gnuplot single-quoted string. */
+void rp_gp_string(FILE *f, const char *s);
+/* Script head (settings, the first terminal and output) and tail (SVG replot). */
+void rp_plot_head(FILE *f, const rp_plotter *p, const char *name, const char *title);
+void rp_plot_tail(FILE *f, const rp_plotter *p, const char *name);
+/* Runs NAME.gp when gnuplot is there and records the images. */
+rm_status rp_plot_finish(rp_plotter *p, const char *name);
 
 /* Display width of UTF-8 text (code points). */
 size_t rp_width(const char *s);
