@@ -8,8 +8,31 @@
 #ifndef REGMIX_METHOD_H
 #define REGMIX_METHOD_H
 
+#include <mpi.h>
+
 #include "regmix/attack.h"
 #include "regmix/config.h"
+
+/* ---- data parallelism: K ranks train one configuration together ----
+ * Every rank holds the whole global batch (same data, same RNG streams) and computes the
+ * passes on its contiguous slice (rm_dp_slice); batch-norm statistics, loss sums and
+ * weight gradients are summed over the group in rank order, so every rank keeps the
+ * same weights, equal to one rank training the whole batch up to float rounding. */
+typedef struct rm_dp rm_dp;
+
+/* A group over `comm` (duplicated: the group's collectives never mix with the
+ * caller's messages). */
+rm_status rm_dp_create(MPI_Comm comm, rm_dp **out);
+void rm_dp_destroy(rm_dp *g);
+int rm_dp_rank(const rm_dp *g);
+int rm_dp_size(const rm_dp *g);
+/* Element-wise sum of buf[0..n) over the group, in place. The sum runs in rank order
+ * (a non-commutative MPI operation), so the result is the same on every rank and in
+ * every run with the same group size. */
+rm_status rm_dp_allreduce(rm_dp *g, double *buf, int n);
+/* Samples [*lo, *hi) of a batch of B for `rank` of `size`: contiguous slices in rank
+ * order whose sizes differ by at most 1. */
+void rm_dp_slice(int B, int rank, int size, int *lo, int *hi);
 
 typedef struct rm_method rm_method;
 
@@ -35,9 +58,17 @@ void rm_method_start_epoch(rm_method *m, int epoch);
 rm_status rm_method_gradients(rm_method *m, const float *x, const int32_t *y, const int64_t *ids,
                               int B, rm_rng *rng, rm_step_terms *terms);
 
+/* Trains data-parallel over g from now on (NULL: alone). rm_method_gradients keeps its
+ * meaning: x, y, ids are the whole global batch on every rank, the terms are the global
+ * batch means and the network's gradients are the global batch's (the same on every
+ * rank). Also switches the network to synchronised batch norm. Refused when
+ * max_batch < the group size. */
+rm_status rm_method_set_dp(rm_method *m, rm_dp *g);
+
 /* The PGI buffers (NULL for other methods): checkpoints and tests read and set them. */
 rm_pgi_state *rm_method_pgi(rm_method *m);
-/* The final perturbation d of the last step, (B, C, H, W). */
+/* The final perturbation d of the last step, (B, C, H, W). Data-parallel: the whole
+ * batch for pgi and fgsm-rs, only the rank's slice for pgd-at and trades. */
 const float *rm_method_delta(const rm_method *m);
 /* Which optional terms the method has (for metrics: the others are reported as NaN). */
 int rm_method_has_term(const rm_method *m, const char *term); /* "mse" "amr" "agr" "trades" */

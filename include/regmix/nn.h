@@ -89,6 +89,17 @@ rm_status rm_net_forward(rm_net *net, rm_tape *tape, rm_mode mode, const float *
 rm_status rm_net_backward(rm_net *net, rm_tape *tape, const float *dlogits, float *dx,
                           unsigned flags);
 
+/* ---- data-parallel training: synchronised batch norm ----
+ * fn sums buf[0..n) element-wise over the ranks that train this network together, in
+ * place, in a fixed order (the same result on every rank, run after run). When set,
+ * every training-mode batch norm uses the statistics of the whole group's batch:
+ * forward pass, running statistics (with the group's count in the unbiased factor) and
+ * backward pass (diff_src through the group's mean and variance). Every rank must then
+ * run the same sequence of training-mode forward and backward calls. The weight
+ * gradients stay local (the caller sums them over the group). fn NULL: off. */
+typedef rm_status (*rm_allreduce_fn)(void *ctx, double *buf, int n);
+void rm_net_set_allreduce(rm_net *net, rm_allreduce_fn fn, void *ctx);
+
 /* "2.6.3", and the ISA oneDNN dispatches to (e.g. "avx512_core_bf16"). */
 const char *rm_dnnl_version(void);
 const char *rm_dnnl_isa(void);

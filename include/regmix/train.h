@@ -15,6 +15,7 @@
 #include "regmix/attack.h"
 #include "regmix/config.h"
 #include "regmix/data.h"
+#include "regmix/method.h"
 #include "regmix/optim.h"
 
 typedef struct rm_trainer rm_trainer;
@@ -60,6 +61,15 @@ rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_ev
 rm_status rm_trainer_save_checkpoint(rm_trainer *t, const char *run_path, const char *config_hash);
 /* Restores it; weights_only: just the model (evaluating a finished run). */
 rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int weights_only);
+
+/* Data parallel (include/regmix/method.h): from now on this trainer is one of the
+ * rm_dp_size(g) ranks that train the configuration together; every rank must call
+ * rm_trainer_run_epoch (and the checkpoint loads) in step. The trainer keeps its
+ * meaning: same batches, same metrics, same weights on every rank, equal to one rank up
+ * to float rounding. Evaluation is not split: every rank evaluates the whole test
+ * subset (inference-mode BN needs no group sums). Refused when a batch of the epoch,
+ * the last one included, has fewer samples than the group has ranks. */
+rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g);
 
 rm_net *rm_trainer_net(rm_trainer *t);
 const rm_dataset *rm_trainer_test_set(const rm_trainer *t);

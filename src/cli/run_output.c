@@ -66,8 +66,20 @@ void run_install_signal_handlers(void) {
 
 int run_stop_requested(void) { return stop_flag != 0; }
 
+/* Data parallel: the leader's values reach every rank of the group (a sum in which
+ * the others contribute zeros); alone: nothing to do. */
+static rm_status from_leader(const run_options *o, double *v, int n) {
+    if (!o->dp || rm_dp_size(o->dp) == 1) return RM_OK;
+    if (rm_dp_rank(o->dp) != 0)
+        for (int i = 0; i < n; i++) v[i] = 0;
+    return rm_dp_allreduce(o->dp, v, n);
+}
+
+static int is_leader(const run_options *o) { return !o->dp || rm_dp_rank(o->dp) == 0; }
+
 /* A progress line every 10% of an epoch; stops the run at this batch when a signal
- * asked for it (SIGTERM / SIGUSR1: preemption) or the caller's hook does. */
+ * asked for it (SIGTERM / SIGUSR1: preemption) or the caller's hook does. A group
+ * stops together: a signal seen by any of its ranks stops all at the same batch. */
 static int batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double seconds) {
     const run_options *o = ctx;
     int64_t every = total >= 10 ? total / 10 : 1;
@@ -80,6 +92,10 @@ static int batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double 
     }
     int stop = run_stop_requested();
     if (o->hook) stop |= o->hook(o->hook_ctx);
+    if (o->dp && rm_dp_size(o->dp) > 1) {
+        double v = stop;
+        if (rm_dp_allreduce(o->dp, &v, 1) == RM_OK) stop = v > 0;
+    }
     return stop;
 }
 
@@ -179,6 +195,40 @@ static int checkpoint_due(const rm_config *cfg, int epoch) {
     return epoch == cfg->epochs || (cfg->checkpoint_every > 0 && epoch % cfg->checkpoint_every == 0);
 }
 
+/* A follower of a data-parallel group: the same trainer and the same epochs as the
+ * leader (every collective in step), no run file, no output. The leader tells it
+ * whether the run starts, is skipped, or resumes from the checkpoint it just opened. */
+static int follow_run(const rm_config *cfg, const run_options *o, const char *path) {
+    rm_trainer *t = NULL;
+    rm_status st = rm_trainer_create(cfg, &t);
+    if (st == RM_OK) st = rm_trainer_set_dp(t, o->dp);
+    double v[3] = {0, 0, 0}; /* failed, skip, resume */
+    rm_status sync = from_leader(o, v, 3);
+    if (sync != RM_OK || v[0] || v[1] || st != RM_OK) {
+        if (st != RM_OK) fprintf(stderr, "regmix sweep: data-parallel rank %d: %s\n", rm_dp_rank(o->dp),
+                                 rm_error_message());
+        rm_trainer_destroy(t);
+        return v[1] && st == RM_OK ? EXIT_COMPLETED : EXIT_FAILED;
+    }
+    if (v[2]) st = rm_trainer_load_checkpoint(t, path, 0);
+    int rc = EXIT_COMPLETED;
+    double row[64];
+    while (st == RM_OK && rm_trainer_epoch(t) < cfg->epochs) {
+        st = rm_trainer_run_epoch(t, row, batch_hook, (void *)o);
+        if (st == RM_ERR_INTERRUPTED) {
+            rc = EXIT_PREEMPTED;
+            break;
+        }
+        double f = 0; /* the leader's verdict on writing this epoch */
+        if (from_leader(o, &f, 1) != RM_OK || f) {
+            if (st == RM_OK) st = rm_fail(RM_ERR_STATE, "the group's leader stopped the run");
+        }
+    }
+    if (st != RM_OK && rc != EXIT_PREEMPTED) rc = st == RM_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
+    rm_trainer_destroy(t);
+    return rc;
+}
+
 int run_one(const rm_config *cfg, const run_options *o) {
     char run_id[256], path[768];
     run_id_of(cfg, run_id, sizeof run_id);
@@ -187,13 +237,26 @@ int run_one(const rm_config *cfg, const run_options *o) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         return EXIT_FAILED;
     }
+    if (!is_leader(o)) return follow_run(cfg, o, path);
     rm_trainer *t = NULL;
     rm_runfile *rf = NULL;
     double t0 = rm_now_seconds();
     int skip = 0;
-    if (rm_trainer_create(cfg, &t) != RM_OK || open_run(o, cfg, t, path, &rf, &skip) != RM_OK) {
+    rm_status st0 = rm_trainer_create(cfg, &t);
+    if (st0 == RM_OK && o->dp) st0 = rm_trainer_set_dp(t, o->dp);
+    if (st0 == RM_OK) st0 = open_run(o, cfg, t, path, &rf, &skip);
+    if (o->dp) { /* tell the followers: failed / skip / resumed from the checkpoint */
+        double v[3] = {st0 != RM_OK, skip, st0 == RM_OK && rm_checkpoint_present(path) && !skip};
+        if (from_leader(o, v, 3) != RM_OK && st0 == RM_OK) st0 = RM_ERR_MPI;
+    }
+    if (st0 != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
+        if (o->result) {
+            o->result->status = RM_RUN_FAILED;
+            snprintf(o->result->reason, sizeof o->result->reason, "%s", rm_error_message());
+        }
+        if (rf) rm_runfile_close(rf);
         rm_trainer_destroy(t);
         return rm_error_message()[0] && strstr(rm_error_message(), "hash") ? EXIT_USAGE : EXIT_FAILED;
     }
@@ -230,6 +293,10 @@ int run_one(const rm_config *cfg, const run_options *o) {
         if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
         if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
             st = rm_trainer_save_checkpoint(t, path, hash);
+        if (o->dp && st != RM_ERR_INTERRUPTED) { /* the followers stop with the leader */
+            double v = st != RM_OK;
+            if (from_leader(o, &v, 1) != RM_OK && st == RM_OK) st = RM_ERR_MPI;
+        }
         if (st != RM_OK) {
             rc = st == RM_ERR_DIVERGED ? EXIT_DIVERGED : EXIT_FAILED;
             status = st == RM_ERR_DIVERGED ? RM_RUN_DIVERGED : RM_RUN_FAILED;

@@ -4,6 +4,7 @@
 #define REGMIX_CLI_RUN_OUTPUT_H
 
 #include "regmix/config.h"
+#include "regmix/method.h"
 #include "regmix/runfile.h"
 
 enum { EXIT_COMPLETED = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_PREEMPTED = 4 };
@@ -24,6 +25,9 @@ typedef struct {
     int (*hook)(void *ctx); /* called every batch (sweep coordinator); non-zero stops the run */
     void *hook_ctx;
     run_result *result;     /* filled when not NULL */
+    rm_dp *dp;              /* data parallel: the group training this run (NULL: alone).
+                               Its rank 0 (the leader) alone writes the run file and
+                               checkpoints and prints; the others follow in step */
 } run_options;
 
 /* mkdir -p */

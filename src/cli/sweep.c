@@ -247,10 +247,18 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
         if (rank == 0) fprintf(stderr, "regmix sweep: --ranks-per-run %d does not divide the %d ranks\n", o->ranks_per_run, size);
         return EXIT_USAGE;
     }
-    if (o->ranks_per_run > 1) {
-        if (rank == 0)
-            fprintf(stderr, "regmix sweep: --ranks-per-run > 1 (data-parallel runs) is not available in this version\n");
-        return EXIT_USAGE;
+    /* groups of K consecutive ranks train one run together (data parallel); a group's
+     * first rank (its leader) talks to the coordinator and writes the run's files */
+    const int K = o->ranks_per_run, leader = rank % K == 0;
+    MPI_Comm group_comm;
+    rm_dp *dp = NULL;
+    if (MPI_Comm_split(MPI_COMM_WORLD, rank / K, rank, &group_comm) != MPI_SUCCESS) {
+        fprintf(stderr, "regmix sweep: MPI_Comm_split into groups of %d ranks failed\n", K);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
+    }
+    if (K > 1 && rm_dp_create(group_comm, &dp) != RM_OK) {
+        fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
+        MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
     }
     int threads = o->threads ? o->threads : node_threads();
     coordinator c = {.sweep = s, .quiet = o->quiet, .groups_left = size / o->ranks_per_run};
@@ -281,24 +289,28 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
     }
     int preempted = 0, failed = 0;
     for (;;) {
-        int run = request_run(&c, rank);
+        int run = leader ? request_run(&c, rank) : NO_MORE_RUNS;
+        MPI_Bcast(&run, 1, MPI_INT, 0, group_comm); /* the leader is the group's rank 0 */
         if (run == NO_MORE_RUNS) break;
         rm_config cfg = s->runs[run].cfg;
         if (cfg.threads == 0) cfg.threads = threads;
         omp_set_num_threads(cfg.threads);
         run_result res = {0};
         run_options ro = {.quiet = 1, .json = 0, .mpi_rank = rank, .mpi_size = size, .threads = cfg.threads,
-                          .hook = rank == 0 ? coord_hook : NULL, .hook_ctx = &c, .result = &res};
+                          .hook = rank == 0 ? coord_hook : NULL, .hook_ctx = &c, .result = &res, .dp = dp};
         int run_rc = run_one(&cfg, &ro);
         if (run_rc == EXIT_PREEMPTED) preempted = 1;
         else if (run_rc != EXIT_COMPLETED) failed = 1;
         if (run_rc != EXIT_COMPLETED && run_rc != EXIT_PREEMPTED && res.reason[0] == '\0')
             snprintf(res.reason, sizeof res.reason, "%s", rm_error_message());
         rm_error_clear();
+        if (!leader) continue;
         done_msg m = {.run = run, .status = res.status, .epochs = res.epochs, .rank = rank};
         snprintf(m.reason, sizeof m.reason, "%s", res.reason);
         report_done(&c, rank, &m);
     }
+    rm_dp_destroy(dp);
+    MPI_Comm_free(&group_comm);
     if (rank == 0) {
         /* keep serving until every other group has been told there is nothing left */
         while (c.groups_left > 0) {

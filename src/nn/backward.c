@@ -133,7 +133,8 @@ static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
                             {DNNL_ARG_DIFF_SRC, target},
                             {DNNL_ARG_DIFF_SCALE, q->dw},
                             {DNNL_ARG_DIFF_SHIFT, q->db}};
-    RM_TRY(exec(q->bwd[m], 9, a));
+    if (t->synced) RM_TRY(bn_sync_backward(n, c->p, i, target)); /* data-parallel */
+    else RM_TRY(exec(q->bwd[m], 9, a));
     RM_TRY(finish_diff_src(c, i, target));
     if (c->flags & RM_GRAD_WEIGHTS) {
         dnnl_stream_t s = NULL;

@@ -23,7 +23,7 @@
 
 typedef enum { OP_CONV, OP_BN, OP_RELU, OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_LINEAR, OP_ADD } op_kind;
 
-enum { MAX_TENSORS = 128, MAX_NODES = 128, MAX_PARAMS = 160, MAX_PLANS = 8 };
+enum { MAX_TENSORS = 128, MAX_NODES = 128, MAX_PARAMS = 160, MAX_PLANS = 8, BN_SYNC_MAX_C = 2048 };
 
 typedef struct {
     int ndims; /* 4: (C,H,W) per image; 2: (C) per image */
@@ -89,6 +89,7 @@ struct rm_tape {
     rm_net *net;
     int batch; /* 0 until the first forward */
     rm_mode mode;
+    int synced; /* recorded with synchronised batch norm (training mode, net->allreduce) */
     slot act[MAX_TENSORS];
     slot src_copy[MAX_NODES], mean[MAX_NODES], var[MAX_NODES], ws[MAX_NODES];
 };
@@ -111,6 +112,11 @@ struct rm_net {
     slot dw[MAX_NODES], dw_plain[MAX_NODES], db[MAX_NODES];
     slot w_fwd[MAX_NODES], w_bwd[MAX_NODES];
     const plan *w_owner[MAX_NODES]; /* which plan's layouts the weight copies hold */
+    /* data-parallel training: sums batch-norm statistics over the group (bn_sync.c);
+     * NULL: batch norm on the local batch only */
+    rm_allreduce_fn allreduce;
+    void *allreduce_ctx;
+    double sync_buf[2 * BN_SYNC_MAX_C + 1];
 };
 
 /* shared engine and stream (CPU) */
@@ -138,6 +144,13 @@ rm_status plan_get(rm_net *n, int batch, plan **out);
 void plan_destroy(rm_net *n, plan *p);
 rm_status plan_refresh_weights(rm_net *n, plan *p);
 rm_status tape_bind(rm_net *n, plan *p, rm_tape *t);
+
+/* synchronised batch norm (bn_sync.c), used in training mode when net->allreduce is set:
+ * forward: dst, running statistics and the tape's mean/var from the group's statistics;
+ * backward: runs the global-statistics backward and adds the terms through the mean and
+ * variance (needs the group's sums of diff_scale / diff_shift). */
+rm_status bn_sync_forward(rm_net *n, plan *p, int i, dnnl_memory_t src, dnnl_memory_t dst);
+rm_status bn_sync_backward(rm_net *n, plan *p, int i, dnnl_memory_t target);
 
 /* helpers */
 rm_status slot_bind(slot *s, dnnl_memory_t m); /* grow s to m's size, point m at it */

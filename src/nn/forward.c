@@ -50,6 +50,7 @@ static rm_status forward_node(rm_net *n, plan *p, int i, rm_mode mode) {
     }
     case OP_BN: {
         int m = mode == RM_MODE_EVAL;
+        if (!m && n->allreduce) return bn_sync_forward(n, p, i, src, dst); /* data-parallel */
         dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                                 {DNNL_ARG_SCALE, q->w_plain}, {DNNL_ARG_SHIFT, q->b_plain},
                                 {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
@@ -96,6 +97,7 @@ rm_status rm_net_forward(rm_net *n, rm_tape *t, rm_mode mode, const float *x, in
     RM_TRY(bind_tape(n, p, t));
     t->batch = batch;
     t->mode = mode;
+    t->synced = mode == RM_MODE_TRAIN && n->allreduce != NULL;
     /* copy the input: the caller may change x (an attack's next step) before backward */
     memcpy(mem_ptr(p->act[0]), x, (size_t)batch * rm_net_input_size(n) * sizeof(float));
     for (int i = 0; i < n->n_nodes; i++) RM_TRY(forward_node(n, p, i, mode));

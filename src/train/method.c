@@ -6,6 +6,7 @@
 
 #include "regmix/loss.h"
 #include "regmix/method.h"
+#include "train/dp_internal.h"
 
 typedef enum { ATTACK_PGI, ATTACK_FGSM_RS, ATTACK_PGD, ATTACK_TRADES } attack_kind;
 typedef enum { REG_NONE, REG_MSE, REG_AMR, REG_AGR, REG_REGMIX } reg_kind;
@@ -32,6 +33,10 @@ struct rm_method {
     float *xadv, *e, *g, *delta, *zf, *zi, *zc, *dzf, *dzi, *dzc;
     int32_t *y;
     const int64_t *ids;
+    /* data parallel: this rank's samples [lo, hi) of the global batch B; the logits
+     * buffers (zf, zi, zc, dz*) hold the slice only */
+    rm_dp *dp;
+    int lo, hi, B;
 };
 
 static reg_kind parse_reg(const char *r) {
@@ -73,12 +78,30 @@ static void add_into(float *dst, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
 
+/* v *= b / B: a slice's batch-mean gradient as its share of the global batch mean
+ * (untouched when the slice is the whole batch, so one rank stays bit-identical). */
+static void scale_floats(float *v, size_t n, int b, int B) {
+    if (b == B) return;
+    const float f = (float)((double)b / (double)B);
+    for (size_t i = 0; i < n; i++) v[i] *= f;
+}
+
+/* Advance rng by `count` draws of the kind an attack's random start makes, so that a
+ * rank attacking only its slice uses the numbers one rank would use for those samples. */
+static void skip_uniforms(rm_rng *rng, size_t count, float eps) {
+    for (size_t i = 0; i < count; i++) (void)rm_rng_uniform_range(rng, -eps, eps);
+}
+static void skip_normals(rm_rng *rng, size_t count) {
+    for (size_t i = 0; i < count; i++) (void)rm_rng_normal(rng);
+}
+
 /* Step 1-4 of the PGI step, or the FGSM-RS equivalent: the initial pass on x + e
  * (taped: the regulariser may back-propagate through it), its input gradient g, and
  * the final perturbation. */
 static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     const rm_config *c = &t->cfg;
-    size_t n = (size_t)B * t->d;
+    size_t n = (size_t)B * t->d, off = (size_t)t->lo * t->d;
+    int b = t->hi - t->lo;
     float eps = (float)c->eps, step = (float)c->step;
     if (t->mp.attack == ATTACK_PGI) {
         RM_TRY(rm_pgi_begin(&t->pgi, t->x, t->ids, B, rng, t->e));
@@ -86,13 +109,17 @@ static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
         for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(rng, -eps, eps);
         rm_project(t->e, t->x, n, eps);
     }
-    add_into(t->xadv, t->x, t->e, n);
-    RM_TRY(rm_net_forward(t->net, t->tape_i, RM_MODE_TRAIN, t->xadv, B, t->zi));
-    size_t nk = (size_t)B * t->K;
+    /* e for the whole batch on every rank (same draws as one rank); passes on the slice */
+    add_into(t->xadv + off, t->x + off, t->e + off, (size_t)b * t->d);
+    RM_TRY(rm_net_forward(t->net, t->tape_i, RM_MODE_TRAIN, t->xadv + off, b, t->zi));
+    size_t nk = (size_t)b * t->K;
     memset(t->dzi, 0, nk * sizeof(float));
     double s = t->mp.attack == ATTACK_PGI ? c->label_smoothing : 1.0;
-    RM_TRY(rm_ce_ls(t->zi, t->y, B, t->K, s, NULL, t->dzi));
-    RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, t->g, RM_GRAD_INPUT));
+    RM_TRY(rm_ce_ls(t->zi, t->y + t->lo, b, t->K, s, NULL, t->dzi));
+    scale_floats(t->dzi, nk, b, B); /* d(global mean)/dz: ||g||_1 is over the whole batch */
+    RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, t->g + off, RM_GRAD_INPUT));
+    /* every rank gets the whole g, then updates the PGI buffers / d exactly as one rank */
+    if (t->dp) RM_TRY(dp_allgather_rows(t->dp, t->g, B, t->d));
     if (t->mp.attack == ATTACK_PGI) {
         RM_TRY(rm_pgi_update(&t->pgi, t->x, t->ids, B, t->e, t->g, t->delta));
     } else {
@@ -105,19 +132,32 @@ static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     return RM_OK;
 }
 
+/* The multi-step attacks run on the slice only; the rng skips the other ranks' draws
+ * (one restart, B*C*H*W draws in element order), so it ends where one rank's would. */
 static rm_status make_perturbation(rm_method *t, int B, rm_rng *rng) {
     const rm_config *c = &t->cfg;
+    size_t d = t->d, off = (size_t)t->lo * d, before = off, after = (size_t)(B - t->hi) * d;
+    int b = t->hi - t->lo;
+    float eps = (float)c->eps;
     switch (t->mp.attack) {
     case ATTACK_PGI:
     case ATTACK_FGSM_RS: return fast_attack(t, B, rng);
     case ATTACK_PGD:
-        /* Madry et al. / Rice et al.: the attack runs with the model in training mode */
-        return rm_pgd(t->attacker, RM_MODE_TRAIN, t->x, t->y, B, (float)c->eps, (float)c->step,
-                      c->train_attack_steps, 1, RM_ATTACK_LOSS_CE, rng, t->delta, NULL);
+        /* Madry et al. / Rice et al.: the attack runs with the model in training mode
+         * (synchronised batch norm when data-parallel: every rank runs the same passes,
+         * one restart and a fixed number of steps) */
+        skip_uniforms(rng, before, eps);
+        RM_TRY(rm_pgd(t->attacker, RM_MODE_TRAIN, t->x + off, t->y + t->lo, b, eps, (float)c->step,
+                      c->train_attack_steps, 1, RM_ATTACK_LOSS_CE, rng, t->delta + off, NULL));
+        skip_uniforms(rng, after, eps);
+        return RM_OK;
     case ATTACK_TRADES:
         /* TRADES' reference code switches to model.eval() for the inner maximisation */
-        return rm_trades_attack(t->attacker, RM_MODE_EVAL, t->x, B, (float)c->eps, (float)c->step,
-                                c->train_attack_steps, rng, t->delta);
+        skip_normals(rng, before);
+        RM_TRY(rm_trades_attack(t->attacker, RM_MODE_EVAL, t->x + off, b, eps, (float)c->step,
+                                c->train_attack_steps, rng, t->delta + off));
+        skip_normals(rng, after);
+        return RM_OK;
     }
     return rm_fail(RM_ERR_ARG, "unknown attack");
 }
@@ -133,20 +173,33 @@ static int count_correct(const float *z, const int32_t *y, int B, int K) {
     return n;
 }
 
-/* Step 6: L = main term + R, gradients accumulated per pass. */
-static rm_status loss_terms(rm_method *t, int B, rm_step_terms *terms) {
+/* Data parallel: the slice's batch means become its share of the global means (x b/B)
+ * and are summed over the group with the correct counts, in rank order. */
+static rm_status reduce_terms(rm_method *t, double *v, int nv, size_t nk) {
+    int b = t->hi - t->lo, B = t->B;
+    scale_floats(t->dzf, nk, b, B);
+    scale_floats(t->dzi, nk, b, B);
+    scale_floats(t->dzc, nk, b, B);
+    if (!t->dp) return RM_OK;
+    for (int i = 0; i < nv - 1; i++) v[i] *= (double)b / (double)B; /* the last is a count */
+    return rm_dp_allreduce(t->dp, v, nv);
+}
+
+/* Step 6: L = main term + R, gradients accumulated per pass (on this rank's slice). */
+static rm_status loss_terms(rm_method *t, rm_step_terms *terms) {
     const rm_config *c = &t->cfg;
-    int K = t->K;
+    int K = t->K, B = t->hi - t->lo; /* the slice */
+    const int32_t *y = t->y + t->lo;
     size_t nk = (size_t)B * K;
     memset(t->dzf, 0, nk * sizeof(float));
     memset(t->dzi, 0, nk * sizeof(float));
     memset(t->dzc, 0, nk * sizeof(float));
     double ce = 0, mse = 0, amr = 0, agr = 0, trades = 0;
     if (t->mp.attack == ATTACK_TRADES) {
-        RM_TRY(rm_ce_ls(t->zc, t->y, B, K, 1.0, &ce, t->dzc));
+        RM_TRY(rm_ce_ls(t->zc, y, B, K, 1.0, &ce, t->dzc));
         RM_TRY(rm_kl(t->zc, t->zf, B, K, c->beta, &trades, t->dzc, t->dzf));
     } else {
-        RM_TRY(rm_ce_ls(t->zf, t->y, B, K, t->mp.s_main, &ce, t->dzf));
+        RM_TRY(rm_ce_ls(t->zf, y, B, K, t->mp.s_main, &ce, t->dzf));
     }
     rm_amr_config ac = {c->alpha, c->beta, c->amr_stop_f, c->amr_stop_i};
     rm_agr_config gc = {c->gamma, RM_AGR_C_F, c->agr_detach};
@@ -161,36 +214,61 @@ static rm_status loss_terms(rm_method *t, int B, rm_step_terms *terms) {
         RM_TRY(rm_agr(t->zc, t->zf, B, K, &gc, &agr, t->dzc, t->dzf));
         break;
     }
+    double v[6] = {ce, mse, amr, agr, trades, count_correct(t->zf, y, B, K)};
+    RM_TRY(reduce_terms(t, v, 6, nk));
+    ce = v[0], mse = v[1], amr = v[2], agr = v[3], trades = v[4];
     double loss = ce + mse + amr + agr + trades;
+    /* after the sums: every rank of a group sees the same loss and stops together */
     RM_TRY(rm_loss_check_finite("training loss", loss));
-    *terms = (rm_step_terms){loss, ce, mse, amr, agr, trades, count_correct(t->zf, t->y, B, K)};
+    *terms = (rm_step_terms){loss, ce, mse, amr, agr, trades, (int)v[5]};
     return RM_OK;
 }
 
 rm_status rm_method_gradients(rm_method *t, const float *x, const int32_t *y, const int64_t *ids,
                               int B, rm_rng *rng, rm_step_terms *terms) {
-    if (B < 1 || B > t->max_batch || !x || !y || (t->mp.attack == ATTACK_PGI && !ids))
-        return rm_fail(RM_ERR_ARG, "rm_method_gradients: bad batch (B=%d, max %d)", B, t->max_batch);
+    int size = rm_dp_size(t->dp);
+    if (B < size || B > t->max_batch || !x || !y || (t->mp.attack == ATTACK_PGI && !ids))
+        return rm_fail(RM_ERR_ARG, "rm_method_gradients: bad batch (B=%d, max %d, %d data-parallel rank(s))",
+                       B, t->max_batch, size);
     size_t n = (size_t)B * t->d;
     memcpy(t->x, x, n * sizeof(float));
     memcpy(t->y, y, (size_t)B * sizeof(int32_t));
     t->ids = ids;
+    t->B = B;
+    rm_dp_slice(B, rm_dp_rank(t->dp), size, &t->lo, &t->hi);
+    int b = t->hi - t->lo;
+    size_t off = (size_t)t->lo * t->d;
     RM_TRY(make_perturbation(t, B, rng));
     /* Step 5: the final adversarial output (training-mode batch norm) */
-    add_into(t->xadv, t->x, t->delta, n);
-    RM_TRY(rm_net_forward(t->net, t->tape_f, RM_MODE_TRAIN, t->xadv, B, t->zf));
-    if (t->mp.uses_clean) RM_TRY(rm_net_forward(t->net, t->tape_c, RM_MODE_TRAIN, t->x, B, t->zc));
-    RM_TRY(loss_terms(t, B, terms));
+    add_into(t->xadv + off, t->x + off, t->delta + off, (size_t)b * t->d);
+    RM_TRY(rm_net_forward(t->net, t->tape_f, RM_MODE_TRAIN, t->xadv + off, b, t->zf));
+    if (t->mp.uses_clean) RM_TRY(rm_net_forward(t->net, t->tape_c, RM_MODE_TRAIN, t->x + off, b, t->zc));
+    RM_TRY(loss_terms(t, terms));
     /* back-propagate into the weights through every pass the loss used */
     rm_net_zero_grad(t->net);
     RM_TRY(rm_net_backward(t->net, t->tape_f, t->dzf, NULL, RM_GRAD_WEIGHTS));
     if (t->mp.uses_initial) RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, NULL, RM_GRAD_WEIGHTS));
     if (t->mp.uses_clean) RM_TRY(rm_net_backward(t->net, t->tape_c, t->dzc, NULL, RM_GRAD_WEIGHTS));
+    if (t->dp) { /* the global batch's gradient, the same on every rank */
+        size_t np;
+        rm_param *p = rm_net_params(t->net, &np);
+        for (size_t i = 0; i < np; i++)
+            if (p[i].grad) RM_TRY(dp_allreduce_floats(t->dp, p[i].grad, p[i].numel));
+    }
     return RM_OK;
 }
 
 void rm_method_start_epoch(rm_method *t, int epoch) {
     if (t->mp.attack == ATTACK_PGI && epoch % t->cfg.reset_every == 0) rm_pgi_reset(&t->pgi);
+}
+
+rm_status rm_method_set_dp(rm_method *t, rm_dp *g) {
+    if (g && rm_dp_size(g) > t->max_batch)
+        return rm_fail(RM_ERR_ARG, "data parallel: batch %d cannot be split over %d ranks", t->max_batch,
+                       rm_dp_size(g));
+    t->dp = g;
+    rm_net_set_allreduce(t->net, g ? dp_net_allreduce : NULL, g);
+    return RM_OK;
 }
 
 rm_pgi_state *rm_method_pgi(rm_method *t) { return t->mp.attack == ATTACK_PGI ? &t->pgi : NULL; }

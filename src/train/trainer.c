@@ -163,6 +163,16 @@ void rm_trainer_destroy(rm_trainer *t) {
     rm_free(t);
 }
 
+rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g) {
+    int k = rm_dp_size(g);
+    int64_t last = t->train.n % t->B;
+    if (g && (t->B < k || (last > 0 && last < k && !t->batcher.drop_last)))
+        return rm_fail(RM_ERR_ARG, "data parallel: batch %d (last batch of the epoch: %lld samples of %lld) "
+                       "cannot be split over %d ranks", t->B, (long long)(last ? last : t->B),
+                       (long long)t->train.n, k);
+    return rm_method_set_dp(t->method, g);
+}
+
 /* ---- evaluation ---- */
 
 static rm_status eval_batch(rm_trainer *t, const rm_eval_attack *atk, const float *x,
