@@ -342,6 +342,13 @@ static void test_grouping_and_cells(void **state) {
     assert_true(cell(&r, "mse", "images_per_s")->best);
     assert_false(cell(&r, "mse", "gap")->best || cell(&r, "regmix", "gap")->best);
     assert_false(cell(&r, "mse", "co")->best || cell(&r, "regmix", "co")->best);
+    /* negative gap: a hyphen in Markdown, a minus sign in LaTeX; 2.6458 shows as 2.6 */
+    char *md = capture(rm_report_write_markdown, t), *tex = capture(rm_report_write_latex, t);
+    assert_non_null(strstr(md, " | -29.0 ± 1.7\\* | "));
+    assert_non_null(strstr(md, " |   -28.0 ± 2.6 | "));
+    assert_non_null(strstr(tex, " & $-$29.0 $\\pm$ 1.7$^*$ & "));
+    free(md);
+    free(tex);
     done(&r);
 }
 

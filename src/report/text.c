@@ -132,7 +132,9 @@ void rp_cell_text(rp_buf *b, const rm_report_table *t, int r, int m, int k, rp_s
         rp_number(mean, sizeof mean, c->mean, mt->decimals);
         if (c->n > 1) rp_number(std, sizeof std, c->std, mt->decimals);
         else snprintf(std, sizeof std, "%s", md ? "—" : "---");
-        rp_printf(b, "%s %s %s", mean, md ? "±" : "$\\pm$", std);
+        /* LaTeX: a real minus sign, not a hyphen */
+        rp_printf(b, "%s%s %s %s", !md && mean[0] == '-' ? "$-$" : "", !md && mean[0] == '-' ? mean + 1 : mean,
+                  md ? "±" : "$\\pm$", std);
     }
     if (c->best) rp_puts(b, md ? "**" : "}");
     if (c->n_partial > 0) rp_puts(b, md ? "\\*" : "$^*$");
