@@ -223,14 +223,48 @@ static void test_sparse_epochs_and_no_checkpoint(void **state) {
     check_ok(rm_runfile_checkpoint_path(f->path, ck, sizeof ck), "ckpt path");
     unlink(ck);
     const int64_t e3[] = {1, 2, 3};
-    make_run(f, e3, 3, 0, RM_RUN_COMPLETED);
+    make_run(f, e3, 3, 0, RM_RUN_DIVERGED);
     check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
-    assert_int_equal(rep.previous_status, RM_RUN_COMPLETED);
+    assert_int_equal(rep.previous_status, RM_RUN_DIVERGED);
     assert_int_equal(rep.has_checkpoint, 0);
     assert_int_equal(rep.rows_before, 3);
     assert_int_equal(rep.rows_kept, 0);
     assert_int_equal(rm_runfile_rows(rf), 0);
     check_ok(rm_runfile_close(rf), "close");
+}
+
+/* A completed run reopened with its own configuration is left as it was. */
+static void test_completed_run_untouched(void **state) {
+    fixture *f = *state;
+    const int64_t epochs[] = {1, 2, 3, 4};
+    make_run(f, epochs, 4, 2, RM_RUN_COMPLETED);
+    rm_runfile *rf = NULL;
+    rm_resume_report rep;
+    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    assert_int_equal(rep.previous_status, RM_RUN_COMPLETED);
+    assert_int_equal(rep.rows_before, 4);
+    assert_int_equal(rep.rows_kept, 4);
+    assert_int_equal(rm_runfile_rows(rf), 4);
+    check_ok(rm_runfile_close(rf), "close");
+    rm_run_summary s;
+    check_ok(rm_runfile_read(f->path, &s), "read");
+    assert_int_equal(s.status, RM_RUN_COMPLETED);
+    assert_int_equal(s.rows, 4);
+    assert_int_equal(s.resume_count, 0);
+    assert_true(s.end_time[0] != '\0');
+    for (int r = 0; r < 4; r++) assert_true(s.columns[1].values[r] == cell(r + 1, 1, 0));
+    rm_run_summary_free(&s);
+    /* with another configuration (force) it is resumed from its checkpoint */
+    rm_config more = f->cfg;
+    more.epochs = f->cfg.epochs + 4;
+    check_ok(rm_runfile_resume(f->path, &more, &INFO, METRICS, N_METRICS, 1, &rf, &rep), "forced");
+    assert_int_equal(rep.config_replaced, 1);
+    assert_int_equal(rep.rows_kept, 2);
+    check_ok(rm_runfile_close(rf), "close");
+    check_ok(rm_runfile_read(f->path, &s), "read");
+    assert_int_equal(s.status, RM_RUN_RUNNING);
+    assert_int_equal(s.resume_count, 1);
+    rm_run_summary_free(&s);
 }
 
 static void test_config_hash_mismatch(void **state) {
@@ -332,6 +366,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_truncates_to_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sparse_epochs_and_no_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_completed_run_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_hash_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_columns_and_foreign_checkpoint, setup, teardown),
     };

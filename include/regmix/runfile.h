@@ -88,8 +88,11 @@ typedef struct {
  * kept in /config attribute "previous_hashes"), its metric columns are `metrics`, and the
  * checkpoint (if any) belongs to the same configuration. Then it truncates the metric
  * rows to the checkpoint's epoch (so resumed epochs are not duplicated), sets the status
- * to running, counts the resume, and starts SWMR writing. A completed run is reopened
- * too (report->previous_status says so; refusing is the caller's decision). */
+ * to running, counts the resume, and starts SWMR writing. A completed run with the same
+ * configuration is reopened unchanged (no truncation, status stays completed, not
+ * counted as a resume; report->previous_status says so): closing it at once leaves the
+ * record as it was. A message of RM_ERR_STATE for a file left open by a dead writer
+ * always contains "h5clear -s --increment". */
 rm_status rm_runfile_resume(const char *path, const rm_config *cfg, const rm_run_info *info,
                             const rm_metric_spec *metrics, int n_metrics, int force,
                             rm_runfile **out, rm_resume_report *report);

@@ -213,6 +213,10 @@ rm_status rm_runfile_resume(const char *path, const rm_config *cfg, const rm_run
     /* Rows after the checkpoint are redone by the resumed run: drop them. */
     int64_t keep = 0;
     while (st == RM_OK && keep < fs.rows && fs.epochs[keep] <= rep.checkpoint_epoch) keep++;
+    /* A completed run with the same configuration has nothing to redo: it is reopened
+     * as it is, so a caller that only looks and closes leaves the record intact. */
+    int untouched = st == RM_OK && rep.previous_status == RM_RUN_COMPLETED && !changed;
+    if (untouched) keep = fs.rows;
     rep.rows_kept = keep;
     rep.config_replaced = changed;
     if (st != RM_OK) {
@@ -227,7 +231,8 @@ rm_status rm_runfile_resume(const char *path, const rm_config *cfg, const rm_run
     if (st == RM_OK && (rf->file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0)
         st = RM_H5_FAIL("H5Fopen", path, NULL);
     rm_h5_close(fapl);
-    if (st == RM_OK) st = rewrite(rf, &fs, cfg, info, keep, changed);
+    if (st == RM_OK && untouched) rm_copy_str(rf->hash, sizeof rf->hash, fs.hash);
+    else if (st == RM_OK) st = rewrite(rf, &fs, cfg, info, keep, changed);
     if (st == RM_OK) st = rf_attach(rf);
     file_state_free(&fs);
     if (st != RM_OK) {
