@@ -318,7 +318,7 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
             if (c.groups_left > 0) nanosleep(&(struct timespec){0, 2000000}, NULL);
         }
         if (rm_sweep_index_close(c.index) != RM_OK) fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
-        if (!o->quiet) print_progress(&c);
+        if (!o->quiet && c.total_to_run == 0) print_progress(&c);
         failed |= c.failed > 0;
         preempted |= c.stopping;
         free(c.queue), free(c.cost), free(c.start);
