@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
 # THE run command (README "Quick start"): sets the machine up, builds build/regmix,
-# then runs the default Fashion-MNIST sweep over MPI ranks.
+# then runs the default Fashion-MNIST sweep over MPI ranks and prints its ablation table
+# (plots in results/<sweep>/plots). Exits 0 only if every run completed.
 #
-# While this version has no `regmix sweep` yet, it says so and runs what exists:
-# a timing of the Fashion-MNIST CNN (`regmix bench`). Exits 0 only if what it ran
-# succeeded.
-#
-# Environment: REGMIX_SWEEP (sweep file, default sweeps/fmnist-default.yaml),
+# Environment: REGMIX_SWEEP (sweep file, default sweeps/fmnist-quick.yaml),
 # REGMIX_RANKS (MPI ranks, default: number of cores).
 set -euo pipefail
 
@@ -35,19 +32,17 @@ if [[ "$(id -u)" -eq 0 ]]; then
     export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
+sweep="${REGMIX_SWEEP:-sweeps/fmnist-quick.yaml}"
+ranks="${REGMIX_RANKS:-$(nproc)}"
+[[ -r "$sweep" ]] || die "sweep file '$sweep' not found (set REGMIX_SWEEP)"
+name="$(sed -n 's/^name:[[:space:]]*//p' "$sweep" | head -n 1)"
+log "running the sweep $sweep on $ranks MPI rank(s), data from $data_dir"
+log "(re-running this command resumes an interrupted sweep and skips finished runs)"
 rc=0
-if "$regmix" sweep --help </dev/null >/dev/null 2>&1; then
-    sweep="${REGMIX_SWEEP:-sweeps/fmnist-default.yaml}"
-    ranks="${REGMIX_RANKS:-$(nproc)}"
-    [[ -r "$sweep" ]] || die "sweep file '$sweep' not found (set REGMIX_SWEEP)"
-    log "running the sweep $sweep on $ranks MPI rank(s), data from $data_dir"
-    mpirun -n "$ranks" "$regmix" sweep "$sweep" </dev/null || rc=$?
-else
-    log "NOTE: the sweep ('regmix sweep') is not yet available in this version."
-    log "running what exists instead: a timing of the Fashion-MNIST CNN (regmix bench)"
-    cmd=("$regmix" bench --model fmnist-cnn --batch 128 --threads 2)
-    log "+ ${cmd[*]}"
-    "${cmd[@]}" </dev/null || rc=$?
+mpirun -n "$ranks" "$regmix" sweep "$sweep" </dev/null || rc=$?
+if ((rc == 0)) && [[ -n "$name" ]]; then
+    log "the ablation table (regmix report results/$name):"
+    "$regmix" report "results/$name" --plot "results/$name/plots" </dev/null || rc=$?
 fi
 
 if ((rc == 0)); then
