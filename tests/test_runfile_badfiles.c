@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include "regmix/config.h"
 #include "regmix/runfile.h"
+#include "runfile_fixture.h"
 
 typedef struct {
     char dir[256];
@@ -27,15 +27,13 @@ typedef struct {
 static const rm_metric_spec METRICS[] = {{"loss", "nats", "training loss"}};
 static const rm_run_info INFO = {0, 1, 1};
 
-static void check_ok(rm_status st, const char *what) {
-    if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
-}
-
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/regmix-rfbad-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
+    if (rft_tmpdir_make(f->dir, sizeof f->dir, "rfbad") != 0) {
+        free(f);
+        return -1;
+    }
     snprintf(f->good, sizeof f->good, "%s/good.h5", f->dir);
     rm_config_defaults(&f->cfg);
     rm_error_clear();
@@ -53,43 +51,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
-    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
-    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                if (unlink(p) != 0) rmdir(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    int rc = rft_tmpdir_remove(f->dir);
     free(f);
-    return open_ids == 0 ? 0 : -1;
-}
-
-static char *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    if (n < 0 || n > (1L << 30)) { /* a directory reads as "size LONG_MAX" */
-        fclose(fp);
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
+    return rc;
 }
 
 static void spit(const char *path, const void *data, size_t n) {
@@ -103,7 +67,7 @@ static void spit(const char *path, const void *data, size_t n) {
  * the path and `why`; the file (if any) is byte-for-byte the same afterwards. */
 static void expect_refused(fixture *f, const char *path, rm_status code, const char *why) {
     size_t n0 = 0, n1 = 0;
-    char *before = slurp(path, &n0);
+    char *before = rft_slurp(path, &n0);
     for (int which = 0; which < 3; which++) {
         const char *name = which == 0 ? "rm_runfile_read" : which == 1 ? "rm_runfile_resume" : "rm_runfile_repair";
         rm_error_clear();
@@ -127,7 +91,7 @@ static void expect_refused(fixture *f, const char *path, rm_status code, const c
             fail_msg("%s(%s): message lacks the path or '%s': %s", name, path, why, rm_error_message());
     }
     if (before) {
-        char *after = slurp(path, &n1);
+        char *after = rft_slurp(path, &n1);
         assert_non_null(after);
         assert_int_equal(n1, n0);
         assert_memory_equal(after, before, n0);
@@ -204,7 +168,7 @@ static void set_root_attr(const char *path, const char *name, const char *text, 
 
 static void copy_file(const char *from, const char *to, size_t keep) {
     size_t n = 0;
-    char *buf = slurp(from, &n);
+    char *buf = rft_slurp(from, &n);
     assert_non_null(buf);
     spit(to, buf, keep < n ? keep : n);
     free(buf);
@@ -226,9 +190,9 @@ static void test_other_format_and_schema(void **state) {
     /* A checkpoint file handed over as a run file. */
     snprintf(p, sizeof p, "%s/ck.h5", f->dir);
     rm_checkpoint_writer *w = NULL;
-    check_ok(rm_checkpoint_begin(p, "0123456789abcdef", &w), "begin");
+    rft_check_ok(rm_checkpoint_begin(p, "0123456789abcdef", &w), "begin");
     rm_checkpoint_meta meta = {1, 1, 1, "", ""};
-    check_ok(rm_checkpoint_commit(w, &meta), "commit");
+    rft_check_ok(rm_checkpoint_commit(w, &meta), "commit");
     snprintf(p, sizeof p, "%s/ck.ckpt.h5", f->dir);
     expect_refused(f, p, RM_ERR_FORMAT, "expected 'regmix-run'");
 }
@@ -236,7 +200,7 @@ static void test_other_format_and_schema(void **state) {
 static void test_truncated_and_corrupt(void **state) {
     fixture *f = *state;
     size_t n = 0;
-    char *good = slurp(f->good, &n);
+    char *good = rft_slurp(f->good, &n);
     assert_non_null(good);
     assert_true(n > 2000);
     char p[600];
@@ -258,7 +222,7 @@ static void test_truncated_and_corrupt(void **state) {
     free(good);
     /* the good file itself still reads */
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->good, &s), "read good");
+    rft_check_ok(rm_runfile_read(f->good, &s), "read good");
     assert_int_equal(s.rows, 4);
     rm_run_summary_free(&s);
 }

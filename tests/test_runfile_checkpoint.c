@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "regmix/config.h"
 #include "regmix/runfile.h"
+#include "runfile_fixture.h"
 
 typedef struct {
     char dir[256];
@@ -29,8 +29,10 @@ typedef struct {
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/regmix-rfckpt-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
+    if (rft_tmpdir_make(f->dir, sizeof f->dir, "rfckpt") != 0) {
+        free(f);
+        return -1;
+    }
     snprintf(f->path, sizeof f->path, "%s/run7.h5", f->dir);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/run7.ckpt.h5", f->dir);
     rm_config_defaults(&f->cfg);
@@ -42,49 +44,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
-    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
-    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    int rc = rft_tmpdir_remove(f->dir);
     unsetenv("REGMIX_TEST_CKPT_EXIT_AFTER");
     free(f);
-    return open_ids == 0 ? 0 : -1;
-}
-
-static void check_ok(rm_status st, const char *what) {
-    if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
-}
-
-/* Whole file into memory (the files here are a few KB). */
-static char *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    if (n < 0 || n > (1L << 30)) { /* a directory reads as "size LONG_MAX" */
-        fclose(fp);
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
+    return rc;
 }
 
 /* The tensors of one checkpoint; `salt` makes the values of two checkpoints differ. */
@@ -120,7 +83,7 @@ static const int64_t DIM_W[] = {2, 3}, DIM_BN[] = {3}, DIM_4[] = {4}, DIM_5[] = 
 static void add_all(rm_checkpoint_writer *w, const ckpt_data *d, int count) {
     int k = 0;
 #define ADD(name, t, nd, dims, p)                                                              \
-    if (k++ < count) check_ok(rm_checkpoint_add(w, name, t, nd, dims, p), name)
+    if (k++ < count) rft_check_ok(rm_checkpoint_add(w, name, t, nd, dims, p), name)
     ADD("model/conv1.weight", RM_DT_F32, 2, DIM_W, d->w);
     ADD("model/bn1.running_mean", RM_DT_F32, 1, DIM_BN, d->bn_mean);
     ADD("optimizer/conv1.weight.momentum", RM_DT_F32, 2, DIM_W, d->mom);
@@ -135,17 +98,17 @@ enum { N_TENSORS = 8 };
 
 static void commit(fixture *f, const ckpt_data *d, int64_t epoch) {
     rm_checkpoint_writer *w = NULL;
-    check_ok(rm_checkpoint_begin(f->path, f->hash, &w), "begin");
+    rft_check_ok(rm_checkpoint_begin(f->path, f->hash, &w), "begin");
     add_all(w, d, N_TENSORS);
     rm_checkpoint_meta meta = {.epoch = epoch, .iteration = epoch * 469, .steps = epoch * 469 - 1};
-    check_ok(rm_checkpoint_commit(w, &meta), "commit");
+    rft_check_ok(rm_checkpoint_commit(w, &meta), "commit");
 }
 
 /* Reads everything back and compares with d bit for bit. */
 static void verify(fixture *f, const ckpt_data *d, int64_t epoch) {
     rm_checkpoint_reader *r = NULL;
     rm_checkpoint_meta meta;
-    check_ok(rm_checkpoint_open(f->path, &r, &meta), "open");
+    rft_check_ok(rm_checkpoint_open(f->path, &r, &meta), "open");
     assert_int_equal(meta.epoch, epoch);
     assert_int_equal(meta.iteration, epoch * 469);
     assert_int_equal(meta.steps, epoch * 469 - 1);
@@ -153,14 +116,14 @@ static void verify(fixture *f, const ckpt_data *d, int64_t epoch) {
     assert_int_equal(strlen(meta.written_at), 20);
     ckpt_data got;
     memset(&got, 0xa5, sizeof got);
-    check_ok(rm_checkpoint_read(r, "model/conv1.weight", RM_DT_F32, 2, DIM_W, got.w), "w");
-    check_ok(rm_checkpoint_read(r, "model/bn1.running_mean", RM_DT_F32, 1, DIM_BN, got.bn_mean), "bn");
-    check_ok(rm_checkpoint_read(r, "optimizer/conv1.weight.momentum", RM_DT_F32, 2, DIM_W, got.mom), "mom");
-    check_ok(rm_checkpoint_read(r, "lr_scale", RM_DT_F64, 0, NULL, &got.scalar), "scalar");
-    check_ok(rm_checkpoint_read(r, "attack/counts", RM_DT_I64, 1, DIM_4, got.counts), "counts");
-    check_ok(rm_checkpoint_read(r, "rng/train", RM_DT_U64, 1, DIM_4, got.rng), "rng");
-    check_ok(rm_checkpoint_read(r, "attack/fresh", RM_DT_U8, 1, DIM_5, got.fresh), "fresh");
-    check_ok(rm_checkpoint_read(r, "attack/empty", RM_DT_F32, 1, DIM_0, NULL), "empty");
+    rft_check_ok(rm_checkpoint_read(r, "model/conv1.weight", RM_DT_F32, 2, DIM_W, got.w), "w");
+    rft_check_ok(rm_checkpoint_read(r, "model/bn1.running_mean", RM_DT_F32, 1, DIM_BN, got.bn_mean), "bn");
+    rft_check_ok(rm_checkpoint_read(r, "optimizer/conv1.weight.momentum", RM_DT_F32, 2, DIM_W, got.mom), "mom");
+    rft_check_ok(rm_checkpoint_read(r, "lr_scale", RM_DT_F64, 0, NULL, &got.scalar), "scalar");
+    rft_check_ok(rm_checkpoint_read(r, "attack/counts", RM_DT_I64, 1, DIM_4, got.counts), "counts");
+    rft_check_ok(rm_checkpoint_read(r, "rng/train", RM_DT_U64, 1, DIM_4, got.rng), "rng");
+    rft_check_ok(rm_checkpoint_read(r, "attack/fresh", RM_DT_U8, 1, DIM_5, got.fresh), "fresh");
+    rft_check_ok(rm_checkpoint_read(r, "attack/empty", RM_DT_F32, 1, DIM_0, NULL), "empty");
     assert_memory_equal(got.w, d->w, sizeof d->w);
     assert_memory_equal(got.bn_mean, d->bn_mean, sizeof d->bn_mean);
     assert_memory_equal(got.mom, d->mom, sizeof d->mom);
@@ -189,18 +152,18 @@ static void test_round_trip_every_type(void **state) {
     assert_int_equal(access(tmp, F_OK), -1);
 
     /* shapes, types and names */
-    check_ok(rm_checkpoint_open(f->path, &r, NULL), "open");
+    rft_check_ok(rm_checkpoint_open(f->path, &r, NULL), "open");
     rm_dtype t;
     int nd;
     int64_t dims[RM_CKPT_MAX_DIMS];
-    check_ok(rm_checkpoint_shape(r, "rng/train", &t, &nd, dims), "shape");
+    rft_check_ok(rm_checkpoint_shape(r, "rng/train", &t, &nd, dims), "shape");
     assert_int_equal(t, RM_DT_U64);
     assert_int_equal(nd, 1);
     assert_int_equal(dims[0], 4);
-    check_ok(rm_checkpoint_shape(r, "lr_scale", &t, &nd, dims), "shape");
+    rft_check_ok(rm_checkpoint_shape(r, "lr_scale", &t, &nd, dims), "shape");
     assert_int_equal(t, RM_DT_F64);
     assert_int_equal(nd, 0);
-    check_ok(rm_checkpoint_shape(r, "attack/fresh", &t, &nd, dims), "shape");
+    rft_check_ok(rm_checkpoint_shape(r, "attack/fresh", &t, &nd, dims), "shape");
     assert_int_equal(t, RM_DT_U8);
     assert_int_equal(rm_checkpoint_has(r, "model/conv1.weight"), 1);
     assert_int_equal(rm_checkpoint_has(r, "model/conv2.weight"), 0);
@@ -224,7 +187,7 @@ static void test_round_trip_every_type(void **state) {
 static void test_writer_argument_errors(void **state) {
     fixture *f = *state;
     rm_checkpoint_writer *w = NULL;
-    check_ok(rm_checkpoint_begin(f->path, f->hash, &w), "begin");
+    rft_check_ok(rm_checkpoint_begin(f->path, f->hash, &w), "begin");
     float x[2] = {1, 2};
     const int64_t d2[] = {2}, neg[] = {-1};
     const char *bad_names[] = {"", "/abs", "a//b", "a/", "a/../b", "sp ace", "."};
@@ -239,7 +202,7 @@ static void test_writer_argument_errors(void **state) {
     rm_error_clear();
     assert_int_equal(rm_checkpoint_add(w, "n", RM_DT_F32, 1, d2, NULL), RM_ERR_ARG);
     rm_error_clear();
-    check_ok(rm_checkpoint_add(w, "model/x", RM_DT_F32, 1, d2, x), "add");
+    rft_check_ok(rm_checkpoint_add(w, "model/x", RM_DT_F32, 1, d2, x), "add");
     assert_int_equal(rm_checkpoint_add(w, "model/x", RM_DT_F32, 1, d2, x), RM_ERR_ARG);
     assert_non_null(strstr(rm_error_message(), "twice"));
     rm_error_clear();
@@ -257,14 +220,14 @@ static void test_external_link_from_run_file(void **state) {
     rm_runfile *rf = NULL;
     rm_run_info info = {0, 1, 1};
     const rm_metric_spec m[] = {{"loss", "nats", "training loss"}};
-    check_ok(rm_runfile_create(f->path, &f->cfg, &info, m, 1, &rf), "create");
+    rft_check_ok(rm_runfile_create(f->path, &f->cfg, &info, m, 1, &rf), "create");
     ckpt_data d;
     fill(&d, 5);
     double row = 0.5;
-    check_ok(rm_runfile_append(rf, 1, &row), "append");
+    rft_check_ok(rm_runfile_append(rf, 1, &row), "append");
     assert_string_equal(rm_runfile_config_hash(rf), f->hash);
     commit(f, &d, 1); /* while the run file is in SWMR-write mode */
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
 
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     /* from another working directory: the link is resolved beside the run file */
@@ -289,7 +252,7 @@ static void test_external_link_from_run_file(void **state) {
     H5Fclose(file);
     assert_int_equal(chdir(cwd), 0);
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.has_checkpoint, 1);
     assert_int_equal(s.checkpoint_epoch, 1);
     assert_int_equal(s.checkpoint_iteration, 469);
@@ -323,7 +286,7 @@ static void test_atomic_replacement(void **state) {
     fill(&d1, 1);
     commit(f, &d1, 4);
     size_t n_before = 0, n_after = 0;
-    char *before = slurp(f->ckpt, &n_before);
+    char *before = rft_slurp(f->ckpt, &n_before);
     assert_non_null(before);
 
     for (int after = 1; after <= 3; after++) {
@@ -332,7 +295,7 @@ static void test_atomic_replacement(void **state) {
         char tmp[600];
         snprintf(tmp, sizeof tmp, "%s.tmp", f->ckpt);
         assert_int_equal(access(tmp, F_OK), 0);
-        char *now = slurp(f->ckpt, &n_after);
+        char *now = rft_slurp(f->ckpt, &n_after);
         assert_non_null(now);
         assert_int_equal(n_after, n_before);
         assert_memory_equal(now, before, n_before);

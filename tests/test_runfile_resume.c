@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +16,9 @@
 
 #include "regmix/config.h"
 #include "regmix/runfile.h"
+#include "runfile_fixture.h"
 
-typedef struct {
-    char dir[256];
-    char path[512];
-    rm_config cfg;
-} fixture;
+typedef rft_fixture fixture; /* dir, path, default cfg */
 
 static const rm_metric_spec METRICS[] = {
     {"loss", "nats", "training loss"},
@@ -34,11 +30,10 @@ static const rm_run_info INFO = {1, 2, 4};
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/regmix-rfresume-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/r.h5", f->dir);
-    rm_config_defaults(&f->cfg);
-    rm_error_clear();
+    if (rft_fixture_init(f, "rfresume", "r.h5") != 0) {
+        free(f);
+        return -1;
+    }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     *state = f;
     return 0;
@@ -46,47 +41,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
-    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
-    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    int rc = rft_tmpdir_remove(f->dir);
     free(f);
-    return open_ids == 0 ? 0 : -1;
-}
-
-static void check_ok(rm_status st, const char *what) {
-    if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
-}
-
-static char *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    if (n < 0 || n > (1L << 30)) { /* a directory reads as "size LONG_MAX" */
-        fclose(fp);
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
+    return rc;
 }
 
 /* Values of the first run (gen 0) and of the resumed one (gen 1) differ. */
@@ -95,30 +52,30 @@ static double cell(int64_t e, int m, int gen) { return (double)e + 0.25 * m + 10
 static void append(rm_runfile *rf, int64_t e, int gen) {
     double v[N_METRICS];
     for (int m = 0; m < N_METRICS; m++) v[m] = cell(e, m, gen);
-    check_ok(rm_runfile_append(rf, e, v), "append");
+    rft_check_ok(rm_runfile_append(rf, e, v), "append");
 }
 
 static void checkpoint(const fixture *f, int64_t epoch, const char *hash) {
     rm_checkpoint_writer *w = NULL;
-    check_ok(rm_checkpoint_begin(f->path, hash, &w), "begin");
+    rft_check_ok(rm_checkpoint_begin(f->path, hash, &w), "begin");
     const int64_t one[] = {1};
     float x = (float)epoch;
-    check_ok(rm_checkpoint_add(w, "model/x", RM_DT_F32, 1, one, &x), "add");
+    rft_check_ok(rm_checkpoint_add(w, "model/x", RM_DT_F32, 1, one, &x), "add");
     rm_checkpoint_meta meta = {.epoch = epoch, .iteration = epoch * 10, .steps = epoch * 10};
-    check_ok(rm_checkpoint_commit(w, &meta), "commit");
+    rft_check_ok(rm_checkpoint_commit(w, &meta), "commit");
 }
 
 /* A closed run with rows for `epochs` (in order), status `st`, checkpoint at ckpt_epoch (0: none). */
 static void make_run(fixture *f, const int64_t *epochs, int n, int64_t ckpt_epoch, rm_run_status st) {
     rm_runfile *rf = NULL;
-    check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
+    rft_check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
     for (int i = 0; i < n; i++) {
         append(rf, epochs[i], 0);
         if (epochs[i] == ckpt_epoch) checkpoint(f, ckpt_epoch, rm_runfile_config_hash(rf));
     }
     if (ckpt_epoch > 0 && !rm_checkpoint_present(f->path)) checkpoint(f, ckpt_epoch, rm_runfile_config_hash(rf));
-    check_ok(rm_runfile_set_status(rf, st, st == RM_RUN_PREEMPTED ? "SIGTERM" : ""), "status");
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_set_status(rf, st, st == RM_RUN_PREEMPTED ? "SIGTERM" : ""), "status");
+    rft_check_ok(rm_runfile_close(rf), "close");
 }
 
 /* Extent of a 1-D dataset, read with plain HDF5. */
@@ -142,7 +99,7 @@ static void test_truncates_to_checkpoint(void **state) {
     make_run(f, epochs, 5, 3, RM_RUN_PREEMPTED);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
-    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    rft_check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
     assert_int_equal(rep.previous_status, RM_RUN_PREEMPTED);
     assert_string_equal(rep.previous_reason, "SIGTERM");
     assert_int_equal(rep.rows_before, 5);
@@ -155,7 +112,7 @@ static void test_truncates_to_checkpoint(void **state) {
     assert_int_equal(extent(f->path, "/metrics/epoch"), 3);
     assert_int_equal(extent(f->path, "/metrics/acc"), 3);
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read while resumed");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read while resumed");
     assert_int_equal(s.status, RM_RUN_RUNNING);
     assert_string_equal(s.status_reason, "");
     assert_string_equal(s.end_time, "");
@@ -169,10 +126,10 @@ static void test_truncates_to_checkpoint(void **state) {
     rm_error_clear();
     append(rf, 4, 1);
     append(rf, 5, 1);
-    check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, ""), "status");
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, ""), "status");
+    rft_check_ok(rm_runfile_close(rf), "close");
 
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.rows, 5);
     for (int r = 0; r < 5; r++) {
         assert_int_equal(s.epoch[r], r + 1);
@@ -205,13 +162,13 @@ static void test_sparse_epochs_and_no_checkpoint(void **state) {
     make_run(f, epochs, 4, 5, RM_RUN_FAILED);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
-    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    rft_check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
     assert_int_equal(rep.previous_status, RM_RUN_FAILED);
     assert_int_equal(rep.rows_kept, 2); /* epochs 2 and 4 */
     append(rf, 6, 1);
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.rows, 3);
     assert_int_equal(s.epoch[2], 6);
     assert_true(s.columns[0].values[2] == cell(6, 0, 1));
@@ -220,17 +177,17 @@ static void test_sparse_epochs_and_no_checkpoint(void **state) {
     /* without a checkpoint everything is redone */
     unlink(f->path);
     char ck[600];
-    check_ok(rm_runfile_checkpoint_path(f->path, ck, sizeof ck), "ckpt path");
+    rft_check_ok(rm_runfile_checkpoint_path(f->path, ck, sizeof ck), "ckpt path");
     unlink(ck);
     const int64_t e3[] = {1, 2, 3};
     make_run(f, e3, 3, 0, RM_RUN_DIVERGED);
-    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    rft_check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
     assert_int_equal(rep.previous_status, RM_RUN_DIVERGED);
     assert_int_equal(rep.has_checkpoint, 0);
     assert_int_equal(rep.rows_before, 3);
     assert_int_equal(rep.rows_kept, 0);
     assert_int_equal(rm_runfile_rows(rf), 0);
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
 }
 
 /* A completed run reopened with its own configuration is left as it was. */
@@ -240,14 +197,14 @@ static void test_completed_run_untouched(void **state) {
     make_run(f, epochs, 4, 2, RM_RUN_COMPLETED);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
-    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    rft_check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
     assert_int_equal(rep.previous_status, RM_RUN_COMPLETED);
     assert_int_equal(rep.rows_before, 4);
     assert_int_equal(rep.rows_kept, 4);
     assert_int_equal(rm_runfile_rows(rf), 4);
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.status, RM_RUN_COMPLETED);
     assert_int_equal(s.rows, 4);
     assert_int_equal(s.resume_count, 0);
@@ -257,11 +214,11 @@ static void test_completed_run_untouched(void **state) {
     /* with another configuration (force) it is resumed from its checkpoint */
     rm_config more = f->cfg;
     more.epochs = f->cfg.epochs + 4;
-    check_ok(rm_runfile_resume(f->path, &more, &INFO, METRICS, N_METRICS, 1, &rf, &rep), "forced");
+    rft_check_ok(rm_runfile_resume(f->path, &more, &INFO, METRICS, N_METRICS, 1, &rf, &rep), "forced");
     assert_int_equal(rep.config_replaced, 1);
     assert_int_equal(rep.rows_kept, 2);
-    check_ok(rm_runfile_close(rf), "close");
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.status, RM_RUN_RUNNING);
     assert_int_equal(s.resume_count, 1);
     rm_run_summary_free(&s);
@@ -279,7 +236,7 @@ static void test_config_hash_mismatch(void **state) {
     assert_string_not_equal(old_hash, new_hash);
 
     size_t n0 = 0, n1 = 0;
-    char *before = slurp(f->path, &n0);
+    char *before = rft_slurp(f->path, &n0);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
     assert_int_equal(rm_runfile_resume(f->path, &other, &INFO, METRICS, N_METRICS, 0, &rf, &rep), RM_ERR_STATE);
@@ -289,7 +246,7 @@ static void test_config_hash_mismatch(void **state) {
     assert_non_null(strstr(msg, old_hash));
     assert_non_null(strstr(msg, new_hash));
     rm_error_clear();
-    char *after = slurp(f->path, &n1);
+    char *after = rft_slurp(f->path, &n1);
     assert_int_equal(n1, n0);
     assert_memory_equal(after, before, n0);
     free(after);
@@ -299,18 +256,18 @@ static void test_config_hash_mismatch(void **state) {
     rm_config moved = f->cfg;
     snprintf(moved.outdir, sizeof moved.outdir, "elsewhere");
     moved.checkpoint_every = 5;
-    check_ok(rm_runfile_resume(f->path, &moved, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume moved");
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_resume(f->path, &moved, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume moved");
+    rft_check_ok(rm_runfile_close(rf), "close");
 
     /* force: accepted, /config rewritten, the old hash kept */
-    check_ok(rm_runfile_resume(f->path, &other, &INFO, METRICS, N_METRICS, 1, &rf, &rep), "forced resume");
+    rft_check_ok(rm_runfile_resume(f->path, &other, &INFO, METRICS, N_METRICS, 1, &rf, &rep), "forced resume");
     assert_int_equal(rep.config_replaced, 1);
     assert_string_equal(rep.file_hash, old_hash);
     assert_string_equal(rm_runfile_config_hash(rf), new_hash);
     assert_int_equal(rep.rows_kept, 2); /* the checkpoint of the old configuration is accepted too */
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_string_equal(s.config_hash, new_hash);
     assert_non_null(strstr(s.config_yaml, "lr: 0.05\n"));
     rm_run_summary_free(&s);
@@ -342,7 +299,7 @@ static void test_other_columns_and_foreign_checkpoint(void **state) {
     const int64_t epochs[] = {1, 2};
     make_run(f, epochs, 2, 0, RM_RUN_PREEMPTED);
     size_t n0 = 0, n1 = 0;
-    char *before = slurp(f->path, &n0);
+    char *before = rft_slurp(f->path, &n0);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
     const rm_metric_spec other[] = {{"loss", "nats", ""}, {"pgd20_acc", "fraction", ""}};
@@ -355,7 +312,7 @@ static void test_other_columns_and_foreign_checkpoint(void **state) {
     assert_int_equal(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), RM_ERR_STATE);
     assert_non_null(strstr(rm_error_message(), "0123456789abcdef"));
     rm_error_clear();
-    char *after = slurp(f->path, &n1);
+    char *after = rft_slurp(f->path, &n1);
     assert_int_equal(n1, n0);
     assert_memory_equal(after, before, n0);
     free(after);

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,12 +17,9 @@
 
 #include "regmix/config.h"
 #include "regmix/runfile.h"
+#include "runfile_fixture.h"
 
-typedef struct {
-    char dir[256];
-    char path[512];
-    rm_config cfg;
-} fixture;
+typedef rft_fixture fixture; /* dir, path, default cfg */
 
 static const rm_metric_spec METRICS[] = {
     {"train_loss", "nats", "mean training loss of the epoch"},
@@ -35,44 +31,25 @@ enum { N_METRICS = 3 };
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/regmix-rfschema-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/demo.h5", f->dir);
-    rm_config_defaults(&f->cfg);
+    if (rft_fixture_init(f, "rfschema", "demo.h5") != 0) {
+        free(f);
+        return -1;
+    }
     /* Values chosen to be recognisable, of every setting type. */
     f->cfg.lr = 0.25;
     f->cfg.epochs = 7;
     f->cfg.amr_stop_f = 1;
     f->cfg.seed = 12345678901234567890ull; /* above INT64_MAX: stored as uint64 */
     snprintf(f->cfg.model, sizeof f->cfg.model, "preact-resnet18");
-    rm_error_clear();
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fixture *f = *state;
-    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
-    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    int rc = rft_tmpdir_remove(f->dir);
     free(f);
-    return open_ids == 0 ? 0 : -1;
-}
-
-static void check_ok(rm_status st, const char *what) {
-    if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
+    return rc;
 }
 
 /* ---- independent readers: plain HDF5 ---- */
@@ -151,11 +128,11 @@ static const double ROWS[3][N_METRICS] = {{2.25, 0.5, 0.125}, {1.75, 0.625, 0.25
 
 static void write_demo(fixture *f) {
     rm_runfile *rf = NULL;
-    check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
-    for (int e = 0; e < 3; e++) check_ok(rm_runfile_append(rf, e + 1, ROWS[e]), "append");
+    rft_check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
+    for (int e = 0; e < 3; e++) rft_check_ok(rm_runfile_append(rf, e + 1, ROWS[e]), "append");
     assert_int_equal(rm_runfile_rows(rf), 3);
-    check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, "all 3 epochs"), "set_status");
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, "all 3 epochs"), "set_status");
+    rft_check_ok(rm_runfile_close(rf), "close");
 }
 
 static int is_iso8601(const char *s) {
@@ -303,7 +280,7 @@ static void test_reader_round_trip(void **state) {
     fixture *f = *state;
     write_demo(f);
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_string_equal(s.run_id, "demo");
     assert_int_equal(s.status, RM_RUN_COMPLETED);
     assert_string_equal(s.status_reason, "all 3 epochs");
@@ -334,9 +311,9 @@ static void test_reader_round_trip(void **state) {
 static void test_status_updates(void **state) {
     fixture *f = *state;
     rm_runfile *rf = NULL;
-    check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
+    rft_check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read while running");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read while running");
     assert_int_equal(s.status, RM_RUN_RUNNING);
     assert_string_equal(s.end_time, "");
     assert_int_equal(s.rows, 0);
@@ -344,8 +321,8 @@ static void test_status_updates(void **state) {
     const rm_run_status seq[] = {RM_RUN_PREEMPTED, RM_RUN_DIVERGED, RM_RUN_FAILED, RM_RUN_RUNNING};
     const char *why[] = {"SIGTERM", "loss is NaN at epoch 1 iteration 9", "", ""};
     for (int i = 0; i < 4; i++) {
-        check_ok(rm_runfile_set_status(rf, seq[i], why[i]), "set_status");
-        check_ok(rm_runfile_read(f->path, &s), "read");
+        rft_check_ok(rm_runfile_set_status(rf, seq[i], why[i]), "set_status");
+        rft_check_ok(rm_runfile_read(f->path, &s), "read");
         assert_int_equal(s.status, seq[i]);
         assert_string_equal(s.status_reason, why[i]);
         assert_int_equal(strlen(s.end_time) > 0, seq[i] != RM_RUN_RUNNING);
@@ -355,12 +332,12 @@ static void test_status_updates(void **state) {
     char long_reason[600];
     memset(long_reason, 'x', sizeof long_reason - 1);
     long_reason[sizeof long_reason - 1] = '\0';
-    check_ok(rm_runfile_set_status(rf, RM_RUN_FAILED, long_reason), "long reason");
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_set_status(rf, RM_RUN_FAILED, long_reason), "long reason");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(strlen(s.status_reason), 255);
     rm_run_summary_free(&s);
     assert_string_equal(rm_run_status_name(RM_RUN_PREEMPTED), "preempted");
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
 }
 
 static void test_writer_argument_errors(void **state) {
@@ -378,19 +355,19 @@ static void test_writer_argument_errors(void **state) {
         assert_null(rf);
         assert_int_equal(access(f->path, F_OK), -1); /* nothing created */
     }
-    check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
+    rft_check_ok(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), "create");
     double v[N_METRICS] = {1, 2, 3};
-    check_ok(rm_runfile_append(rf, 2, v), "append 2");
+    rft_check_ok(rm_runfile_append(rf, 2, v), "append 2");
     rm_error_clear();
     assert_int_equal(rm_runfile_append(rf, 2, v), RM_ERR_ARG); /* epochs must increase */
     assert_int_equal(rm_runfile_rows(rf), 1);
-    check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_close(rf), "close");
     /* An existing run file is never overwritten by create. */
     rm_error_clear();
     assert_int_equal(rm_runfile_create(f->path, &f->cfg, &INFO, METRICS, N_METRICS, &rf), RM_ERR_STATE);
     assert_non_null(strstr(rm_error_message(), f->path));
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read");
     assert_int_equal(s.rows, 1);
     rm_run_summary_free(&s);
 }

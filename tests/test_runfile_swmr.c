@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,12 +19,9 @@
 
 #include "regmix/config.h"
 #include "regmix/runfile.h"
+#include "runfile_fixture.h"
 
-typedef struct {
-    char dir[256];
-    char path[512];
-    rm_config cfg;
-} fixture;
+typedef rft_fixture fixture; /* dir, path, default cfg */
 
 static const rm_metric_spec METRICS[] = {
     {"loss", "nats", "training loss"},
@@ -40,58 +36,19 @@ static double cell(int64_t e, int m) { return (double)e * 10.0 + m + 0.5; }
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/regmix-rfswmr-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/swmr.h5", f->dir);
-    rm_config_defaults(&f->cfg);
-    rm_error_clear();
+    if (rft_fixture_init(f, "rfswmr", "swmr.h5") != 0) {
+        free(f);
+        return -1;
+    }
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fixture *f = *state;
-    /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
-    ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    int rc = rft_tmpdir_remove(f->dir);
     free(f);
-    return open_ids == 0 ? 0 : -1;
-}
-
-static void check_ok(rm_status st, const char *what) {
-    if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
-}
-
-static char *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    if (n < 0 || n > (1L << 30)) { /* a directory reads as "size LONG_MAX" */
-        fclose(fp);
-        return NULL;
-    }
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
+    return rc;
 }
 
 static void child_fail(const char *what) {
@@ -164,7 +121,7 @@ static void test_reader_follows_writer(void **state) {
     close(down[0]);
     assert_int_equal(recv_byte(up[0]), 'c');
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read after create");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read after create");
     assert_int_equal(s.rows, 0);
     assert_int_equal(s.status, RM_RUN_RUNNING);
     rm_run_summary_free(&s);
@@ -173,7 +130,7 @@ static void test_reader_follows_writer(void **state) {
     for (int64_t e = 1; e <= LOCKSTEP; e++) {
         send_byte(down[1], 'a');
         assert_int_equal(recv_byte(up[0]), 'e');
-        check_ok(rm_runfile_read(f->path, &s), "read in lockstep");
+        rft_check_ok(rm_runfile_read(f->path, &s), "read in lockstep");
         assert_int_equal(s.rows, e);
         assert_int_equal(s.status, RM_RUN_RUNNING);
         check_rows(&s);
@@ -185,7 +142,7 @@ static void test_reader_follows_writer(void **state) {
     int reads = 0, midway = 0;
     double t0 = rm_now_seconds();
     for (;;) {
-        check_ok(rm_runfile_read(f->path, &s), "read while writing");
+        rft_check_ok(rm_runfile_read(f->path, &s), "read while writing");
         reads++;
         assert_true(s.rows >= last);
         last = s.rows;
@@ -200,7 +157,7 @@ static void test_reader_follows_writer(void **state) {
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    check_ok(rm_runfile_read(f->path, &s), "final read");
+    rft_check_ok(rm_runfile_read(f->path, &s), "final read");
     assert_int_equal(s.rows, TOTAL);
     check_rows(&s);
     rm_run_summary_free(&s);
@@ -250,7 +207,7 @@ static void test_killed_writer(void **state) {
 
     /* The SWMR reader needs no repair: all three flushed epochs are there. */
     rm_run_summary s;
-    check_ok(rm_runfile_read(f->path, &s), "read after SIGKILL");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read after SIGKILL");
     assert_int_equal(s.rows, 3);
     assert_int_equal(s.status, RM_RUN_RUNNING);
     assert_int_equal(s.has_checkpoint, 1);
@@ -260,7 +217,7 @@ static void test_killed_writer(void **state) {
 
     /* Resume is refused with the repair hint, and does not touch the file. */
     size_t n0 = 0, n1 = 0;
-    char *before = slurp(f->path, &n0);
+    char *before = rft_slurp(f->path, &n0);
     assert_non_null(before);
     rm_runfile *rf = NULL;
     rm_resume_report rep;
@@ -269,26 +226,26 @@ static void test_killed_writer(void **state) {
     assert_non_null(strstr(rm_error_message(), "h5clear -s --increment"));
     assert_non_null(strstr(rm_error_message(), f->path));
     rm_error_clear();
-    char *after = slurp(f->path, &n1);
+    char *after = rft_slurp(f->path, &n1);
     assert_int_equal(n1, n0);
     assert_memory_equal(after, before, n0);
     free(after);
     free(before);
 
     /* The documented repair, then resume from the checkpoint at epoch 2. */
-    check_ok(rm_runfile_repair(f->path), "repair");
-    check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
+    rft_check_ok(rm_runfile_repair(f->path), "repair");
+    rft_check_ok(rm_runfile_resume(f->path, &f->cfg, &INFO, METRICS, N_METRICS, 0, &rf, &rep), "resume");
     assert_int_equal(rep.previous_status, RM_RUN_RUNNING);
     assert_int_equal(rep.rows_before, 3);
     assert_int_equal(rep.has_checkpoint, 1);
     assert_int_equal(rep.checkpoint_epoch, 2);
     assert_int_equal(rep.rows_kept, 2);
     assert_int_equal(rm_runfile_rows(rf), 2);
-    check_ok(append_epoch(rf, 3), "append epoch 3 again");
-    check_ok(append_epoch(rf, 4), "append epoch 4");
-    check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, ""), "status");
-    check_ok(rm_runfile_close(rf), "close");
-    check_ok(rm_runfile_read(f->path, &s), "read after resume");
+    rft_check_ok(append_epoch(rf, 3), "append epoch 3 again");
+    rft_check_ok(append_epoch(rf, 4), "append epoch 4");
+    rft_check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, ""), "status");
+    rft_check_ok(rm_runfile_close(rf), "close");
+    rft_check_ok(rm_runfile_read(f->path, &s), "read after resume");
     assert_int_equal(s.rows, 4);
     check_rows(&s); /* epochs 1..4 once each */
     assert_int_equal(s.resume_count, 1);
@@ -296,9 +253,9 @@ static void test_killed_writer(void **state) {
     rm_run_summary_free(&s);
 
     /* Repairing a cleanly closed file changes nothing. */
-    before = slurp(f->path, &n0);
-    check_ok(rm_runfile_repair(f->path), "repair of a closed file");
-    after = slurp(f->path, &n1);
+    before = rft_slurp(f->path, &n0);
+    rft_check_ok(rm_runfile_repair(f->path), "repair of a closed file");
+    after = rft_slurp(f->path, &n1);
     assert_int_equal(n1, n0);
     assert_memory_equal(after, before, n0);
     free(after);
