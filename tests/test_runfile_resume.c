@@ -28,22 +28,11 @@ enum { N_METRICS = 2 };
 static const rm_run_info INFO = {1, 2, 4};
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
+    fixture *f = rft_fixture_new("rfresume", "r.h5");
     if (!f) return -1;
-    if (rft_fixture_init(f, "rfresume", "r.h5") != 0) {
-        free(f);
-        return -1;
-    }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     *state = f;
     return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    int rc = rft_tmpdir_remove(f->dir);
-    free(f);
-    return rc;
 }
 
 /* Values of the first run (gen 0) and of the resumed one (gen 1) differ. */
@@ -321,11 +310,11 @@ static void test_other_columns_and_foreign_checkpoint(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_truncates_to_checkpoint, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sparse_epochs_and_no_checkpoint, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_completed_run_untouched, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_hash_mismatch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_columns_and_foreign_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncates_to_checkpoint, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_epochs_and_no_checkpoint, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_completed_run_untouched, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_config_hash_mismatch, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_other_columns_and_foreign_checkpoint, setup, rft_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

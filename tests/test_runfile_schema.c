@@ -29,12 +29,8 @@ static const rm_metric_spec METRICS[] = {
 enum { N_METRICS = 3 };
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
+    fixture *f = rft_fixture_new("rfschema", "demo.h5");
     if (!f) return -1;
-    if (rft_fixture_init(f, "rfschema", "demo.h5") != 0) {
-        free(f);
-        return -1;
-    }
     /* Values chosen to be recognisable, of every setting type. */
     f->cfg.lr = 0.25;
     f->cfg.epochs = 7;
@@ -43,13 +39,6 @@ static int setup(void **state) {
     snprintf(f->cfg.model, sizeof f->cfg.model, "preact-resnet18");
     *state = f;
     return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    int rc = rft_tmpdir_remove(f->dir);
-    free(f);
-    return rc;
 }
 
 /* ---- independent readers: plain HDF5 ---- */
@@ -401,11 +390,11 @@ static void test_inspect_command(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_schema_with_plain_hdf5, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reader_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_updates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_argument_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inspect_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_with_plain_hdf5, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_round_trip, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_status_updates, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_argument_errors, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_inspect_command, setup, rft_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,21 +34,10 @@ static const rm_run_info INFO = {0, 1, 1};
 static double cell(int64_t e, int m) { return (double)e * 10.0 + m + 0.5; }
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
+    fixture *f = rft_fixture_new("rfswmr", "swmr.h5");
     if (!f) return -1;
-    if (rft_fixture_init(f, "rfswmr", "swmr.h5") != 0) {
-        free(f);
-        return -1;
-    }
     *state = f;
     return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    int rc = rft_tmpdir_remove(f->dir);
-    free(f);
-    return rc;
 }
 
 static void child_fail(const char *what) {
@@ -264,8 +253,8 @@ static void test_killed_writer(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reader_follows_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_follows_writer, setup, rft_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_writer, setup, rft_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

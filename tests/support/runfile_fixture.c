@@ -46,6 +46,22 @@ int rft_fixture_init(rft_fixture *f, const char *tag, const char *file) {
     return 0;
 }
 
+rft_fixture *rft_fixture_new(const char *tag, const char *file) {
+    rft_fixture *f = calloc(1, sizeof *f);
+    if (f && rft_fixture_init(f, tag, file) != 0) {
+        free(f);
+        f = NULL;
+    }
+    return f;
+}
+
+int rft_fixture_teardown(void **state) {
+    rft_fixture *f = *state;
+    int rc = rft_tmpdir_remove(f->dir);
+    free(f);
+    return rc;
+}
+
 void rft_check_ok(rm_status st, const char *what) {
     if (st != RM_OK) fail_msg("%s: %s: %s", what, rm_status_name(st), rm_error_message());
 }

@@ -29,6 +29,13 @@ int rft_tmpdir_remove(const char *dir);
  * error message. Returns 0 or -1. */
 int rft_fixture_init(rft_fixture *f, const char *tag, const char *file);
 
+/* A calloc'd fixture after rft_fixture_init, or NULL. For a CMocka set-up. */
+rft_fixture *rft_fixture_new(const char *tag, const char *file);
+
+/* CMocka teardown for a fixture from rft_fixture_new in *state: rft_tmpdir_remove, free.
+ * Returns rft_tmpdir_remove's result. */
+int rft_fixture_teardown(void **state);
+
 /* Fails the running test with "<what>: <status name>: <error message>" unless st is RM_OK. */
 void rft_check_ok(rm_status st, const char *what);
 
