@@ -18,7 +18,8 @@ void run_id_of(const rm_config *cfg, char *out, size_t size) {
     }
     char hash[17];
     rm_config_hash(cfg, hash);
-    snprintf(out, size, "%s_%s_%s_seed%llu_%.8s", cfg->model, cfg->method, cfg->reg,
+    /* model, method and reg are short known names: bounded so the id always fits */
+    snprintf(out, size, "%.40s_%.16s_%.16s_seed%llu_%.8s", cfg->model, cfg->method, cfg->reg,
              (unsigned long long)cfg->seed, hash);
 }
 
