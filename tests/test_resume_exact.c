@@ -158,6 +158,8 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
         rows = rows_of(path);
     }
     assert_true(rows >= 2);
+    /* a second writer of the same run is refused while the first one lives */
+    assert_int_equal(wait_exit(start_train(dir, NULL)), 1);
     kill(pid, SIGKILL);
     assert_int_equal(wait_exit(pid), 128 + SIGKILL);
     printf("  killed with SIGKILL after %lld epochs in the file\n", (long long)rows);

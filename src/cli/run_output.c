@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -230,6 +232,27 @@ static int follow_run(const rm_config *cfg, const run_options *o, const char *pa
     return rc;
 }
 
+/* One writer per run: an advisory lock on <run>.h5.lock, held for the whole run. The
+ * kernel drops it when the process dies (even SIGKILL), so a lock that can be taken means
+ * no live writer, and repairing a file left open by a dead writer is safe. */
+static rm_status lock_run(const char *path, int *fd_out) {
+    char lock_path[800];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return rm_fail(RM_ERR_IO, "open(%s): %s", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rm_fail(RM_ERR_STATE, "%s is being written by another regmix process (lock %s held)", path, lock_path);
+        return rm_fail(RM_ERR_IO, "flock(%s): %s", lock_path, strerror(e));
+    }
+    *fd_out = fd;
+    return RM_OK;
+}
+
+static int run_locked(const rm_config *cfg, const run_options *o, const char *path, const char *run_id);
+
 int run_one(const rm_config *cfg, const run_options *o) {
     char run_id[256], path[768];
     run_id_of(cfg, run_id, sizeof run_id);
@@ -239,6 +262,27 @@ int run_one(const rm_config *cfg, const run_options *o) {
         return EXIT_FAILED;
     }
     if (!is_leader(o)) return follow_run(cfg, o, path);
+    int lock_fd = -1;
+    rm_status st = lock_run(path, &lock_fd);
+    if (st == RM_OK) {
+        int rc = run_locked(cfg, o, path, run_id);
+        close(lock_fd); /* releases the lock */
+        return rc;
+    }
+    fprintf(stderr, "regmix train: %s\n", rm_error_message());
+    if (o->json) final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
+    if (o->result) {
+        o->result->status = RM_RUN_FAILED;
+        snprintf(o->result->reason, sizeof o->result->reason, "%s", rm_error_message());
+    }
+    if (o->dp) { /* the followers wait for the leader's verdict: failed */
+        double v[3] = {1, 0, 0};
+        from_leader(o, v, 3);
+    }
+    return EXIT_FAILED;
+}
+
+static int run_locked(const rm_config *cfg, const run_options *o, const char *path, const char *run_id) {
     rm_trainer *t = NULL;
     rm_runfile *rf = NULL;
     double t0 = rm_now_seconds();
