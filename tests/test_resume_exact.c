@@ -151,13 +151,14 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     make_dir(dir, sizeof dir, "killed");
     snprintf(path, sizeof path, "%s/r.h5", dir);
     pid_t pid = start_train(dir, NULL);
-    /* wait until 2 epochs are in the file (the reader works while the run is going) */
+    /* wait until the first epoch is in the file (the reader works while the run is
+     * going); three epochs remain, ample time for the checks before the kill */
     int64_t rows = -1;
-    for (int i = 0; i < 6000 && rows < 2; i++) {
+    for (int i = 0; i < 6000 && rows < 1; i++) {
         nanosleep(&(struct timespec){0, 10000000}, NULL);
         rows = rows_of(path);
     }
-    assert_true(rows >= 2);
+    assert_true(rows >= 1);
     /* a second writer of the same run is refused while the first one lives */
     assert_int_equal(wait_exit(start_train(dir, NULL)), 1);
     kill(pid, SIGKILL);
@@ -166,7 +167,7 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     /* a killed run is still readable: every completed epoch is there */
     rm_run_summary s;
     assert_int_equal(rm_runfile_read(path, &s), RM_OK);
-    assert_true(s.rows >= 2);
+    assert_true(s.rows >= 1);
     assert_int_equal(s.status, RM_RUN_RUNNING);
     rm_run_summary_free(&s);
     assert_int_equal(wait_exit(start_train(dir, NULL)), 0);
