@@ -6,133 +6,90 @@
 #include "regmix/runfile.h"
 #include "train/trainer_internal.h"
 
+/* One list of what a checkpoint holds, walked in both directions: a transfer writes
+ * every tensor (save) or reads it back into the same place (load). */
 typedef struct {
-    const char *name;
-    rm_rng *rng;
-} rng_slot;
+    rm_checkpoint_writer *w; /* saving, or */
+    rm_checkpoint_reader *r; /* loading */
+} transfer;
 
-static int rng_slots(rm_trainer *t, rng_slot *out) {
-    out[0] = (rng_slot){"rng/shuffle", &t->rng_shuffle};
-    out[1] = (rng_slot){"rng/augment", &t->rng_aug};
-    out[2] = (rng_slot){"rng/attack", &t->rng_attack};
-    return 3;
+static rm_status tensor(transfer *x, const char *name, rm_dtype dtype, int ndim, const int64_t *dims,
+                        void *data) {
+    if (x->w) return rm_checkpoint_add(x->w, name, dtype, ndim, dims, data);
+    return rm_checkpoint_read(x->r, name, dtype, ndim, dims, data);
 }
 
-static void pack_sums(const epoch_sums *s, double *f, int64_t *i) {
-    f[0] = s->loss, f[1] = s->ce, f[2] = s->mse, f[3] = s->amr, f[4] = s->agr, f[5] = s->trades;
-    i[0] = s->correct, i[1] = s->seen, i[2] = s->batches;
-}
-
-static void unpack_sums(epoch_sums *s, const double *f, const int64_t *i) {
-    *s = (epoch_sums){f[0], f[1], f[2], f[3], f[4], f[5], i[0], i[1], i[2]};
-}
-
-static rm_status add_params(rm_trainer *t, rm_checkpoint_writer *w) {
+/* model/<state_dict name> and, with the optimiser, optimizer/<name>.momentum */
+static rm_status transfer_params(rm_trainer *t, transfer *x, int with_optimizer) {
     size_t np;
     rm_param *p = rm_net_params(t->net, &np);
     char name[128];
     for (size_t i = 0; i < np; i++) {
         snprintf(name, sizeof name, "model/%s", p[i].name);
-        RM_TRY(rm_checkpoint_add(w, name, RM_DT_F32, p[i].ndim, p[i].dims, p[i].data));
-        float *mom = rm_sgd_momentum(t->opt, i);
+        RM_TRY(tensor(x, name, RM_DT_F32, p[i].ndim, p[i].dims, p[i].data));
+        float *mom = with_optimizer ? rm_sgd_momentum(t->opt, i) : NULL;
         if (!mom) continue;
         snprintf(name, sizeof name, "optimizer/%s.momentum", p[i].name);
-        RM_TRY(rm_checkpoint_add(w, name, RM_DT_F32, p[i].ndim, p[i].dims, mom));
+        RM_TRY(tensor(x, name, RM_DT_F32, p[i].ndim, p[i].dims, mom));
     }
+    if (x->r) rm_net_params_changed(t->net);
     return RM_OK;
 }
 
-static rm_status add_state(rm_trainer *t, rm_checkpoint_writer *w) {
-    RM_TRY(add_params(t, w));
+/* The half-done epoch of a run preempted at a batch boundary: present in the
+ * checkpoint exactly when t->in_epoch was set when it was written. */
+static rm_status transfer_epoch(rm_trainer *t, transfer *x) {
+    if (x->r) t->in_epoch = rm_checkpoint_has(x->r, "epoch/pos");
+    if (!t->in_epoch) return RM_OK;
+    int64_t n = t->train.n, six = 6, three = 3;
+    epoch_sums *s = &t->sums;
+    double f[6] = {s->loss, s->ce, s->mse, s->amr, s->agr, s->trades};
+    int64_t counts[3] = {s->correct, s->seen, s->batches};
+    RM_TRY(tensor(x, "epoch/order", RM_DT_I64, 1, &n, t->batcher.order));
+    RM_TRY(tensor(x, "epoch/pos", RM_DT_I64, 0, NULL, &t->batcher.pos));
+    RM_TRY(tensor(x, "epoch/loss_sums", RM_DT_F64, 1, &six, f));
+    RM_TRY(tensor(x, "epoch/counts", RM_DT_I64, 1, &three, counts));
+    RM_TRY(tensor(x, "epoch/train_seconds", RM_DT_F64, 0, NULL, &t->epoch_train_seconds));
+    if (x->r) *s = (epoch_sums){f[0], f[1], f[2], f[3], f[4], f[5], counts[0], counts[1], counts[2]};
+    return RM_OK;
+}
+
+static rm_status transfer_state(rm_trainer *t, transfer *x) {
+    RM_TRY(transfer_params(t, x, 1));
     rm_pgi_state *pgi = rm_method_pgi(t->method);
     if (pgi) {
         int64_t dims[2] = {pgi->n, (int64_t)pgi->d};
-        RM_TRY(rm_checkpoint_add(w, "attack/D", RM_DT_F32, 2, dims, pgi->D));
-        RM_TRY(rm_checkpoint_add(w, "attack/M", RM_DT_F32, 2, dims, pgi->M));
-        RM_TRY(rm_checkpoint_add(w, "attack/fresh", RM_DT_U8, 1, dims, pgi->fresh));
+        RM_TRY(tensor(x, "attack/D", RM_DT_F32, 2, dims, pgi->D));
+        RM_TRY(tensor(x, "attack/M", RM_DT_F32, 2, dims, pgi->M));
+        RM_TRY(tensor(x, "attack/fresh", RM_DT_U8, 1, dims, pgi->fresh));
     }
-    rng_slot r[4];
     int64_t four = 4;
-    for (int i = 0, n = rng_slots(t, r); i < n; i++)
-        RM_TRY(rm_checkpoint_add(w, r[i].name, RM_DT_U64, 1, &four, r[i].rng->s));
-    if (t->in_epoch) { /* preempted at a batch boundary: the half-done epoch */
-        int64_t n = t->train.n, six = 6, three = 3;
-        double loss_sums[6];
-        int64_t counts[3];
-        pack_sums(&t->sums, loss_sums, counts);
-        RM_TRY(rm_checkpoint_add(w, "epoch/order", RM_DT_I64, 1, &n, t->batcher.order));
-        RM_TRY(rm_checkpoint_add(w, "epoch/pos", RM_DT_I64, 0, NULL, &t->batcher.pos));
-        RM_TRY(rm_checkpoint_add(w, "epoch/loss_sums", RM_DT_F64, 1, &six, loss_sums));
-        RM_TRY(rm_checkpoint_add(w, "epoch/counts", RM_DT_I64, 1, &three, counts));
-        RM_TRY(rm_checkpoint_add(w, "epoch/train_seconds", RM_DT_F64, 0, NULL, &t->epoch_train_seconds));
-    }
-    return RM_OK;
+    RM_TRY(tensor(x, "rng/shuffle", RM_DT_U64, 1, &four, t->rng_shuffle.s));
+    RM_TRY(tensor(x, "rng/augment", RM_DT_U64, 1, &four, t->rng_aug.s));
+    RM_TRY(tensor(x, "rng/attack", RM_DT_U64, 1, &four, t->rng_attack.s));
+    return transfer_epoch(t, x);
 }
 
 rm_status rm_trainer_save_checkpoint(rm_trainer *t, const char *run_path, const char *config_hash) {
-    rm_checkpoint_writer *w;
-    RM_TRY(rm_checkpoint_begin(run_path, config_hash, &w));
-    rm_status st = add_state(t, w);
+    transfer x = {0};
+    RM_TRY(rm_checkpoint_begin(run_path, config_hash, &x.w));
+    rm_status st = transfer_state(t, &x);
     if (st != RM_OK) {
-        rm_checkpoint_abort(w);
+        rm_checkpoint_abort(x.w);
         return st;
     }
     rm_checkpoint_meta meta = {.epoch = t->epoch, .iteration = t->iteration,
                                .steps = rm_sgd_steps_taken(t->opt)};
-    return rm_checkpoint_commit(w, &meta);
-}
-
-/* Model weights only (regmix eval, and the first part of a resume). */
-static rm_status read_params(rm_trainer *t, rm_checkpoint_reader *r, int with_optimizer) {
-    size_t np;
-    rm_param *p = rm_net_params(t->net, &np);
-    char name[128];
-    for (size_t i = 0; i < np; i++) {
-        snprintf(name, sizeof name, "model/%s", p[i].name);
-        RM_TRY(rm_checkpoint_read(r, name, RM_DT_F32, p[i].ndim, p[i].dims, p[i].data));
-        float *mom = with_optimizer ? rm_sgd_momentum(t->opt, i) : NULL;
-        if (!mom) continue;
-        snprintf(name, sizeof name, "optimizer/%s.momentum", p[i].name);
-        RM_TRY(rm_checkpoint_read(r, name, RM_DT_F32, p[i].ndim, p[i].dims, mom));
-    }
-    rm_net_params_changed(t->net);
-    return RM_OK;
-}
-
-static rm_status read_state(rm_trainer *t, rm_checkpoint_reader *r) {
-    RM_TRY(read_params(t, r, 1));
-    rm_pgi_state *pgi = rm_method_pgi(t->method);
-    if (pgi) {
-        int64_t dims[2] = {pgi->n, (int64_t)pgi->d};
-        RM_TRY(rm_checkpoint_read(r, "attack/D", RM_DT_F32, 2, dims, pgi->D));
-        RM_TRY(rm_checkpoint_read(r, "attack/M", RM_DT_F32, 2, dims, pgi->M));
-        RM_TRY(rm_checkpoint_read(r, "attack/fresh", RM_DT_U8, 1, dims, pgi->fresh));
-    }
-    rng_slot s[4];
-    int64_t four = 4;
-    for (int i = 0, n = rng_slots(t, s); i < n; i++)
-        RM_TRY(rm_checkpoint_read(r, s[i].name, RM_DT_U64, 1, &four, s[i].rng->s));
-    t->in_epoch = rm_checkpoint_has(r, "epoch/pos");
-    if (t->in_epoch) {
-        int64_t n = t->train.n, six = 6, three = 3;
-        double loss_sums[6];
-        int64_t counts[3];
-        RM_TRY(rm_checkpoint_read(r, "epoch/order", RM_DT_I64, 1, &n, t->batcher.order));
-        RM_TRY(rm_checkpoint_read(r, "epoch/pos", RM_DT_I64, 0, NULL, &t->batcher.pos));
-        RM_TRY(rm_checkpoint_read(r, "epoch/loss_sums", RM_DT_F64, 1, &six, loss_sums));
-        RM_TRY(rm_checkpoint_read(r, "epoch/counts", RM_DT_I64, 1, &three, counts));
-        unpack_sums(&t->sums, loss_sums, counts);
-        RM_TRY(rm_checkpoint_read(r, "epoch/train_seconds", RM_DT_F64, 0, NULL, &t->epoch_train_seconds));
-    }
-    return RM_OK;
+    return rm_checkpoint_commit(x.w, &meta);
 }
 
 rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int weights_only) {
-    rm_checkpoint_reader *r;
+    transfer x = {0};
     rm_checkpoint_meta meta;
-    RM_TRY(rm_checkpoint_open(run_path, &r, &meta));
-    rm_status st = weights_only ? read_params(t, r, 0) : read_state(t, r);
-    rm_checkpoint_close(r);
+    RM_TRY(rm_checkpoint_open(run_path, &x.r, &meta));
+    /* weights only: regmix eval of a finished run */
+    rm_status st = weights_only ? transfer_params(t, &x, 0) : transfer_state(t, &x);
+    rm_checkpoint_close(x.r);
     RM_TRY(st);
     if (meta.epoch < 0 || meta.epoch > t->cfg.epochs)
         return rm_fail(RM_ERR_FORMAT, "checkpoint of %s: epoch %lld outside [0, %d]", run_path,
