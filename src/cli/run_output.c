@@ -232,6 +232,16 @@ static int follow_run(const rm_config *cfg, const run_options *o, const char *pa
     return rc;
 }
 
+/* A run that could not start: the message, the JSON line, the sweep's result. */
+static void report_setup_failure(const run_options *o, const char *run_id) {
+    fprintf(stderr, "regmix train: %s\n", rm_error_message());
+    if (o->json) final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
+    if (o->result) {
+        o->result->status = RM_RUN_FAILED;
+        snprintf(o->result->reason, sizeof o->result->reason, "%s", rm_error_message());
+    }
+}
+
 /* One writer per run: an advisory lock on <run>.h5.lock, held for the whole run. The
  * kernel drops it when the process dies (even SIGKILL), so a lock that can be taken means
  * no live writer, and repairing a file left open by a dead writer is safe. */
@@ -269,12 +279,7 @@ int run_one(const rm_config *cfg, const run_options *o) {
         close(lock_fd); /* releases the lock */
         return rc;
     }
-    fprintf(stderr, "regmix train: %s\n", rm_error_message());
-    if (o->json) final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
-    if (o->result) {
-        o->result->status = RM_RUN_FAILED;
-        snprintf(o->result->reason, sizeof o->result->reason, "%s", rm_error_message());
-    }
+    report_setup_failure(o, run_id);
     if (o->dp) { /* the followers wait for the leader's verdict: failed */
         double v[3] = {1, 0, 0};
         from_leader(o, v, 3);
@@ -295,15 +300,11 @@ static int run_locked(const rm_config *cfg, const run_options *o, const char *pa
         if (from_leader(o, v, 3) != RM_OK && st0 == RM_OK) st0 = RM_ERR_MPI;
     }
     if (st0 != RM_OK) {
-        fprintf(stderr, "regmix train: %s\n", rm_error_message());
-        final_json(NULL, run_id, "failed", rm_error_message(), NULL, 0);
-        if (o->result) {
-            o->result->status = RM_RUN_FAILED;
-            snprintf(o->result->reason, sizeof o->result->reason, "%s", rm_error_message());
-        }
+        report_setup_failure(o, run_id);
         if (rf) rm_runfile_close(rf);
         rm_trainer_destroy(t);
-        return rm_error_message()[0] && strstr(rm_error_message(), "hash") ? EXIT_USAGE : EXIT_FAILED;
+        /* refused (another configuration in the file): a settings problem, not a crash */
+        return st0 == RM_ERR_STATE ? EXIT_USAGE : EXIT_FAILED;
     }
     if (skip) {
         rm_trainer_destroy(t);

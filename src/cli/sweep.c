@@ -35,7 +35,7 @@ typedef struct {
     int groups_left;            /* groups that have not yet been told "no more runs" */
     int done, failed, running, skipped_done, total_to_run;
     double t0, cost_done, cost_total;
-    double *cost, *start;
+    double *cost;
     int quiet, stopping;
 } coordinator;
 
@@ -89,8 +89,7 @@ static int coord_next(coordinator *c, int rank) {
     }
     int run = c->queue[c->next++];
     c->running++;
-    c->start[run] = (double)time(NULL);
-    index_update(c, run, "running", "", rank, 0, c->start[run], NAN);
+    index_update(c, run, "running", "", rank, 0, (double)time(NULL), NAN);
     if (!c->quiet) {
         printf("[sweep %s] rank %d starts %s\n", c->sweep->name, rank, c->sweep->runs[run].id);
         fflush(stdout);
@@ -269,7 +268,6 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
         snprintf(index_path, sizeof index_path, "%s/sweep.h5", dir);
         c.queue = calloc((size_t)s->n_runs, sizeof(int));
         c.cost = calloc((size_t)s->n_runs, sizeof(double));
-        c.start = calloc((size_t)s->n_runs, sizeof(double));
         if (cli_make_dirs(dir) != RM_OK) {
             fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
             MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
@@ -321,7 +319,7 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
         if (!o->quiet && c.total_to_run == 0) print_progress(&c);
         failed |= c.failed > 0;
         preempted |= c.stopping;
-        free(c.queue), free(c.cost), free(c.start);
+        free(c.queue), free(c.cost);
     }
     int flags[2] = {preempted, failed}, all[2];
     MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
