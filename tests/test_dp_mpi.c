@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
+
 #include "regmix/loss.h"
 #include "regmix/nn.h"
 #include "regmix/runfile.h"
@@ -146,12 +148,7 @@ static int run_sweep(const char *dir, int ranks, int per_run) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (getuid() == 0) {
-            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        }
-        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
+        rm_test_mpi_env();
         if (chdir(dir) != 0) _exit(97);
         if (!freopen("sweep.log", "w", stdout) || !freopen("sweep.log", "a", stderr)) _exit(99);
         char n[8], k[8];
@@ -161,9 +158,7 @@ static int run_sweep(const char *dir, int ranks, int per_run) {
                (char *)NULL);
         _exit(98);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return rm_test_wait_exit(pid);
 }
 
 static void make_case(char *out, size_t size, const char *name, int subset, int epochs, int threads) {

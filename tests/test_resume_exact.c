@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
+
 #include "regmix/runfile.h"
 
 static char workdir[256];
@@ -39,12 +41,6 @@ static pid_t start_train(const char *outdir, const char *env_value) {
         _exit(98);
     }
     return pid;
-}
-
-static int wait_exit(pid_t pid) {
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static int64_t rows_of(const char *path) {
@@ -141,7 +137,7 @@ static int setup(void **state) {
     snprintf(workdir, sizeof workdir, "/tmp/regmix-resume-XXXXXX");
     assert_non_null(mkdtemp(workdir));
     make_dir(reference, sizeof reference, "uninterrupted");
-    assert_int_equal(wait_exit(start_train(reference, NULL)), 0);
+    assert_int_equal(rm_test_wait_exit(start_train(reference, NULL)), 0);
     return 0;
 }
 
@@ -160,9 +156,9 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     }
     assert_true(rows >= 1);
     /* a second writer of the same run is refused while the first one lives */
-    assert_int_equal(wait_exit(start_train(dir, NULL)), 1);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 1);
     kill(pid, SIGKILL);
-    assert_int_equal(wait_exit(pid), 128 + SIGKILL);
+    assert_int_equal(rm_test_wait_exit(pid), 128 + SIGKILL);
     printf("  killed with SIGKILL after %lld epochs in the file\n", (long long)rows);
     /* a killed run is still readable: every completed epoch is there */
     rm_run_summary s;
@@ -170,7 +166,7 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     assert_true(s.rows >= 1);
     assert_int_equal(s.status, RM_RUN_RUNNING);
     rm_run_summary_free(&s);
-    assert_int_equal(wait_exit(start_train(dir, NULL)), 0);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 0);
     assert_same_run(reference, dir);
 }
 
@@ -180,7 +176,7 @@ static void test_fault_inside_checkpoint_write_then_resume(void **state) {
     make_dir(dir, sizeof dir, "fault");
     snprintf(path, sizeof path, "%s/r.h5", dir);
     /* first attempt dies after the 5th tensor of its first checkpoint (epoch 1) */
-    assert_int_equal(wait_exit(start_train(dir, "5")), 86);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, "5")), 86);
     assert_int_equal(rm_checkpoint_present(path), 0);
     /* second attempt: starts over (no checkpoint yet); killed once checkpoint 2 exists.
      * A third attempt resumes from it and dies inside writing the next checkpoint. */
@@ -196,17 +192,17 @@ static void test_fault_inside_checkpoint_write_then_resume(void **state) {
         rm_error_clear();
     }
     kill(pid, SIGKILL);
-    wait_exit(pid);
+    rm_test_wait_exit(pid);
     assert_true(meta.epoch >= 2);
     int64_t before = meta.epoch;
-    assert_int_equal(wait_exit(start_train(dir, "12")), 86);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, "12")), 86);
     /* the previous checkpoint survived the half-written one */
     rm_checkpoint_reader *r;
     assert_int_equal(rm_checkpoint_open(path, &r, &meta), RM_OK);
     rm_checkpoint_close(r);
     assert_true(meta.epoch >= before);
     printf("  checkpoint of epoch %lld intact after a fault inside the next one\n", (long long)meta.epoch);
-    assert_int_equal(wait_exit(start_train(dir, NULL)), 0);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 0);
     assert_same_run(reference, dir);
 }
 
@@ -227,7 +223,7 @@ static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
     assert_true(rows >= 1);
     nanosleep(&(struct timespec){0, 300000000}, NULL); /* into the next epoch's batches */
     kill(pid, SIGTERM);
-    int rc = wait_exit(pid);
+    int rc = rm_test_wait_exit(pid);
     rm_run_summary s;
     assert_int_equal(rm_runfile_read(path, &s), RM_OK);
     printf("  SIGTERM: exit %d, status %s after %lld epochs\n", rc, rm_run_status_name(s.status), (long long)s.rows);
@@ -236,7 +232,7 @@ static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
         assert_int_equal(s.status, RM_RUN_PREEMPTED);
     }
     rm_run_summary_free(&s);
-    assert_int_equal(wait_exit(start_train(dir, NULL)), 0);
+    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 0);
     assert_same_run(reference, dir);
 }
 

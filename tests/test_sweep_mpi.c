@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
+
 #include "regmix/runfile.h"
 
 static char workdir[256];
@@ -45,12 +47,7 @@ static pid_t start_sweep(const char *dir, int ranks) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (getuid() == 0) {
-            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        }
-        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
+        rm_test_mpi_env();
 
         if (chdir(dir) != 0) _exit(97);
         char log[600];
@@ -62,12 +59,6 @@ static pid_t start_sweep(const char *dir, int ranks) {
         _exit(98);
     }
     return pid;
-}
-
-static int wait_exit(pid_t pid) {
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static void make_case(char *out, size_t size, const char *name) {
@@ -120,7 +111,7 @@ static int setup(void **state) {
 static void test_two_ranks_complete_with_index_and_divergence(void **state) {
     (void)state;
     make_case(two_ranks, sizeof two_ranks, "two-ranks");
-    int rc = wait_exit(start_sweep(two_ranks, 2));
+    int rc = rm_test_wait_exit(start_sweep(two_ranks, 2));
     printf("  mpirun -n 2 regmix sweep: exit %d (1 expected: one run diverges)\n", rc);
     assert_int_equal(rc, 1);
     for (int i = 0; i < 5; i++) {
@@ -161,7 +152,7 @@ static void test_one_rank_gives_identical_results(void **state) {
     (void)state;
     char one[300];
     make_case(one, sizeof one, "one-rank");
-    assert_int_equal(wait_exit(start_sweep(one, 1)), 1);
+    assert_int_equal(rm_test_wait_exit(start_sweep(one, 1)), 1);
     assert_same_results(one, two_ranks);
     printf("  1 rank vs 2 ranks: metrics of the 4 runs bit-identical\n");
 }
@@ -193,12 +184,12 @@ static void test_interrupted_sweep_resumes_without_retraining(void **state) {
     /* Open MPI's mpirun forwards SIGUSR1 to the ranks (SIGTERM it handles itself);
      * Slurm's --signal=B:USR1@T does the same before a time limit */
     kill(pid, SIGUSR1);
-    int rc = wait_exit(pid);
+    int rc = rm_test_wait_exit(pid);
     printf("  SIGUSR1 to mpirun after a run completed: exit %d (4 = preempted)\n", rc);
     assert_int_equal(rc, 4);
     rm_run_summary before;
     assert_int_equal(rm_runfile_read(first, &before), RM_OK);
-    assert_int_equal(wait_exit(start_sweep(dir, 2)), 1);
+    assert_int_equal(rm_test_wait_exit(start_sweep(dir, 2)), 1);
     rm_run_summary after;
     assert_int_equal(rm_runfile_read(first, &after), RM_OK);
     /* not re-trained: same start time, no resume, same rows */
