@@ -114,7 +114,6 @@ rm_status rm_runfile_close(rm_runfile *rf);
 const char *rm_runfile_path(const rm_runfile *rf);
 const char *rm_runfile_config_hash(const rm_runfile *rf); /* 16 hex digits */
 int64_t rm_runfile_rows(const rm_runfile *rf);
-int rm_runfile_metric_count(const rm_runfile *rf);
 
 /* A writer that died (SIGKILL, node failure) leaves the superblock marked "open for
  * SWMR write"; HDF5 then refuses every open except SWMR reading. This runs

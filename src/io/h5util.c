@@ -330,7 +330,7 @@ void rm_h5_free_str_array(char **values, int n) {
 
 /* ---- scalar datasets ---- */
 
-static hid_t fixed_str_type(size_t len) {
+hid_t rm_h5_fixed_str_type(size_t len) {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0) return t;
     if (H5Tset_size(t, len) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0) {
@@ -370,7 +370,7 @@ rm_status rm_h5_scalar_str_create(hid_t loc, const char *name, size_t len, const
     if (len > sizeof buf) return rm_fail(RM_ERR_ARG, "string dataset %s too long (%zu)", obj_path, len);
     memset(buf, 0, sizeof buf);
     strncpy(buf, value, len);
-    hid_t t = fixed_str_type(len);
+    hid_t t = rm_h5_fixed_str_type(len);
     if (t < 0) return RM_H5_FAIL("H5Tcopy", file, obj_path);
     rm_status st = scalar_create(loc, name, t, t, buf, file, obj_path);
     H5Tclose(t);
@@ -416,7 +416,7 @@ rm_status rm_h5_scalar_str_read(hid_t loc, const char *name, char *buf, size_t s
         st = rm_fail(RM_ERR_FORMAT, "%s: %s is not a fixed-length string dataset", file, name);
         goto done;
     }
-    mt = fixed_str_type(len);
+    mt = rm_h5_fixed_str_type(len);
     memset(tmp, 0, sizeof tmp);
     if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0) {
         st = RM_H5_FAIL("H5Dread", file, name);

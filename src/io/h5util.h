@@ -77,6 +77,10 @@ rm_status rm_h5_scalar_str_read(hid_t loc, const char *name, char *buf, size_t s
 rm_status rm_h5_scalar_i64_write(hid_t loc, const char *name, int64_t value, const char *file);
 rm_status rm_h5_scalar_i64_read(hid_t loc, const char *name, int64_t *value, const char *file);
 
+/* A fixed-length, NUL-padded string type of len bytes (close it with H5Tclose); -1 on
+ * failure. */
+hid_t rm_h5_fixed_str_type(size_t len);
+
 /* ---- misc ---- */
 void rm_iso8601_utc_now(char out[RM_H5_TIME_LEN]); /* "2025-01-31T12:00:00Z" */
 /* Copies src into dst (size > 0), truncating; returns 1 if it was cut. */

@@ -366,4 +366,3 @@ rm_status rm_runfile_close(rm_runfile *rf) {
 const char *rm_runfile_path(const rm_runfile *rf) { return rf->path; }
 const char *rm_runfile_config_hash(const rm_runfile *rf) { return rf->hash; }
 int64_t rm_runfile_rows(const rm_runfile *rf) { return rf->rows; }
-int rm_runfile_metric_count(const rm_runfile *rf) { return rf->n_metrics; }

@@ -10,7 +10,7 @@
 #include "io/h5util.h"
 #include "regmix/sweep.h"
 
-enum { ID_LEN = RM_SWEEP_ID_MAX + 8, STATUS_LEN = 16, REASON_LEN = 256, VALUE_LEN = RM_SWEEP_VALUE_MAX };
+enum { ID_LEN = RM_SWEEP_ID_MAX + 8, STATUS_LEN = RM_H5_STATUS_LEN, REASON_LEN = RM_H5_REASON_LEN, VALUE_LEN = RM_SWEEP_VALUE_MAX };
 
 struct rm_sweep_index {
     hid_t file;
@@ -19,21 +19,12 @@ struct rm_sweep_index {
     hid_t status, reason, rank, epochs, start, end; /* open datasets under /runs */
 };
 
-static hid_t str_type(size_t len) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, len) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
 /* A 1-D dataset of n elements (strings of `len` bytes when len > 0, else `type`), filled
  * from `data` (NULL: fill value), contiguous so it stays writable under SWMR. */
 static rm_status make_dataset(rm_sweep_index *ix, hid_t group, const char *name, hid_t type, size_t len,
                               const void *data, hid_t *out) {
     hsize_t dims[1] = {(hsize_t)ix->n};
-    hid_t t = len ? str_type(len) : H5Tcopy(type);
+    hid_t t = len ? rm_h5_fixed_str_type(len) : H5Tcopy(type);
     hid_t space = H5Screate_simple(1, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (t < 0 || space < 0 || dcpl < 0 || H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0) {
@@ -55,7 +46,7 @@ static rm_status write_elem(rm_sweep_index *ix, hid_t d, int i, hid_t mem_type, 
                             const char *name) {
     hsize_t start[1] = {(hsize_t)i}, count[1] = {1};
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, count, NULL);
-    hid_t t = len ? str_type(len) : H5Tcopy(mem_type);
+    hid_t t = len ? rm_h5_fixed_str_type(len) : H5Tcopy(mem_type);
     rm_status st = RM_OK;
     if (fs < 0 || ms < 0 || t < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         H5Dwrite(d, t, ms, fs, H5P_DEFAULT, value) < 0 || H5Dflush(d) < 0)
