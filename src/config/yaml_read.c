@@ -151,6 +151,17 @@ static rm_status read_stream(reader_t *r, rm_config *c) {
     return RM_OK;
 }
 
+/* Reads the settings of an initialised parser into *c, which changes only when the
+ * whole input was read without error; frees the parser. */
+static rm_status load(reader_t *r, rm_config *c) {
+    rm_config tmp = *c;
+    rm_status st = read_stream(r, &tmp);
+    if (r->have_ev) yaml_event_delete(&r->ev);
+    yaml_parser_delete(&r->parser);
+    if (st == RM_OK) *c = tmp;
+    return st;
+}
+
 rm_status rm_config_load_yaml(rm_config *c, const char *path) {
     if (!c || !path) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml: NULL config or path");
     FILE *f = fopen(path, "rb");
@@ -164,9 +175,7 @@ rm_status rm_config_load_yaml(rm_config *c, const char *path) {
     }
     yaml_parser_set_input_file(&r.parser, f);
     rm_config tmp = *c;
-    rm_status st = read_stream(&r, &tmp);
-    if (r.have_ev) yaml_event_delete(&r.ev);
-    yaml_parser_delete(&r.parser);
+    rm_status st = load(&r, &tmp);
     if (st == RM_OK && ferror(f)) st = rm_fail(RM_ERR_IO, "fread(%s): read error", path);
     if (fclose(f) != 0 && st == RM_OK) st = rm_fail(RM_ERR_IO, "fclose(%s): %s", path, strerror(errno));
     if (st == RM_OK) *c = tmp;
@@ -181,10 +190,5 @@ rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *o
     if (!yaml_parser_initialize(&r.parser))
         return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", origin);
     yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, strlen(text));
-    rm_config tmp = *c;
-    rm_status st = read_stream(&r, &tmp);
-    if (r.have_ev) yaml_event_delete(&r.ev);
-    yaml_parser_delete(&r.parser);
-    if (st == RM_OK) *c = tmp;
-    return st;
+    return load(&r, c);
 }
