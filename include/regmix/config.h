@@ -124,16 +124,21 @@ int rm_config_co_attacks(const rm_config *c, int *fgsm_index, int *pgd_index);
 #define RM_CFG_YAML_MAX 8192
 int rm_config_to_yaml(const rm_config *c, char *buf, size_t size);
 
-/* The text that is hashed: rm_config_to_yaml's lines without outdir, run_id and
- * checkpoint_every, which do not change the science (resuming elsewhere or with another
- * checkpoint cadence is the same run). threads stays in: the thread count changes the
- * floating-point reduction order and hence the bits. Returns the length or -1. */
+/* The text that is hashed: rm_config_to_yaml's lines of the settings for which
+ * rm_config_setting_hashed is true. Left out: outdir, run_id and checkpoint_every, which
+ * do not change the science (resuming elsewhere or with another checkpoint cadence is the
+ * same run), and every setting added after regmix 0.1.0 while it has its default value
+ * (so adding a setting never changes the identity of existing runs). threads stays in:
+ * the thread count changes the floating-point reduction order and hence the bits.
+ * Returns the length or -1. */
 int rm_config_hash_text(const rm_config *c, char *buf, size_t size);
 
 /* 64-bit FNV-1a of rm_config_hash_text, as 16 lowercase hex digits (the run's identity). */
 void rm_config_hash(const rm_config *c, char out[17]);
 
 /* Table of settings for iteration (HDF5 attributes, help text): name, type, value text. */
+/* 1 if setting i is part of c's hash text (see rm_config_hash_text), else 0. */
+int rm_config_setting_hashed(const rm_config *c, int i);
 typedef enum { RM_SETTING_INT, RM_SETTING_FLOAT, RM_SETTING_STRING } rm_setting_type;
 int rm_config_setting_count(void);
 const char *rm_config_setting_name(int i);

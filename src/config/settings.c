@@ -36,7 +36,17 @@ typedef struct {
     double lo, hi;                   /* numeric range, where has_lo / has_hi */
     unsigned char has_lo, has_hi, lo_open, hi_open;
     const char *const *values;       /* K_ENUM: NULL-terminated */
+    unsigned char hash;              /* HASH_ALWAYS (0), HASH_NEVER, HASH_IF_NOT_DEFAULT */
 } setting_t;
+
+/* Which settings make a run's identity (rm_config_hash_text):
+ * - HASH_ALWAYS: the science settings of regmix 0.1.0;
+ * - HASH_NEVER: where and how often the run is written (outdir, run_id, checkpoint_every);
+ * - HASH_IF_NOT_DEFAULT: every setting added after 0.1.0. It enters the hash text only
+ *   when it differs from its default, so adding a setting keeps the identity (hash, and
+ *   the run ids derived from it) of every run written before: old run files keep
+ *   resuming. A new setting's default must therefore mean "what regmix did before". */
+enum { HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2 };
 
 static const char *const models[] = {"fmnist-cnn", "preact-resnet18", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
@@ -91,9 +101,9 @@ static const setting_t table[] = {
     {"eval_every", K_INT, AT(eval_every), "1", "evaluate every N epochs (and always after the last)", GE(1)},
     {"co_threshold", K_FLOAT, AT(co_threshold), "0.5", "catastrophic overfitting: flagged when PGD acc < co_threshold * FGSM acc and FGSM acc > 0.3", GE(0), LE(1)},
     /* output */
-    {"outdir", K_STR, AT(outdir), "results/runs", "folder of the run files"},
-    {"run_id", K_ID, AT(run_id), "", "name of the run; empty: derived from the settings (sweeps) or \"run\""},
-    {"checkpoint_every", K_INT, AT(checkpoint_every), "1", "epochs between checkpoints; 0: only at the end", GE(0)},
+    {"outdir", K_STR, AT(outdir), "results/runs", "folder of the run files", .hash = HASH_NEVER},
+    {"run_id", K_ID, AT(run_id), "", "name of the run; empty: derived from the settings (sweeps) or \"run\"", .hash = HASH_NEVER},
+    {"checkpoint_every", K_INT, AT(checkpoint_every), "1", "epochs between checkpoints; 0: only at the end", GE(0), .hash = HASH_NEVER},
 };
 
 #define N_SETTINGS ((int)(sizeof table / sizeof table[0]))
@@ -105,6 +115,18 @@ static const setting_t *row(int i) { return i >= 0 && i < N_SETTINGS ? &table[i]
 const char *rm_config_setting_name(int i) { return row(i) ? row(i)->name : NULL; }
 const char *rm_config_setting_help(int i) { return row(i) ? row(i)->help : NULL; }
 const char *rm_config_setting_default(int i) { return row(i) ? row(i)->def : NULL; }
+
+int rm_config_setting_hashed(const rm_config *c, int i) {
+    const setting_t *s = row(i);
+    if (!s || s->hash == HASH_NEVER) return 0;
+    if (s->hash == HASH_ALWAYS) return 1;
+    rm_config d;
+    rm_config_defaults(&d);
+    char now[RM_CFG_STR * 2], def[RM_CFG_STR * 2];
+    if (rm_config_setting_text(c, i, now, sizeof now) < 0 || rm_config_setting_text(&d, i, def, sizeof def) < 0)
+        return 1;
+    return strcmp(now, def) != 0;
+}
 
 rm_setting_type rm_config_setting_type(int i) {
     const setting_t *s = row(i);

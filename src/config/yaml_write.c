@@ -63,11 +63,6 @@ static void put_string(out_t *o, const char *s) {
     put(o, "\"", 1);
 }
 
-static int excluded_from_hash(const char *name) {
-    return strcmp(name, "outdir") == 0 || strcmp(name, "run_id") == 0 ||
-           strcmp(name, "checkpoint_every") == 0;
-}
-
 static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) {
     if (!c || !buf || size == 0) return -1;
     out_t o = {buf, size, 0, 0};
@@ -75,7 +70,7 @@ static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) 
     char text[RM_CFG_STR * 2];
     for (int i = 0; i < rm_config_setting_count(); i++) {
         const char *name = rm_config_setting_name(i);
-        if (for_hash && excluded_from_hash(name)) continue;
+        if (for_hash && !rm_config_setting_hashed(c, i)) continue;
         if (rm_config_setting_text(c, i, text, sizeof text) < 0) return -1;
         puts_(&o, name);
         puts_(&o, ": ");
