@@ -2,6 +2,9 @@
 #ifndef REGMIX_CLI_COMMANDS_H
 #define REGMIX_CLI_COMMANDS_H
 
+/* Exit statuses of every command (those of a run are rm_run_end's values). */
+enum { EXIT_COMPLETED = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_PREEMPTED = 4 };
+
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/run_output.h"
 #include "regmix/runfile.h"
 #include "regmix/train.h"
 

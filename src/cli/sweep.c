@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "cli/run_output.h"
+#include "cli/run_print.h"
 #include "regmix/runfile.h"
 #include "regmix/sweep.h"
 
@@ -83,7 +83,7 @@ static void index_update(coordinator *c, int run, const char *status, const char
 
 /* Next run for `rank`'s group, or NO_MORE_RUNS. */
 static int coord_next(coordinator *c, int rank) {
-    if (c->stopping || run_stop_requested() || c->next >= c->n_queue) {
+    if (c->stopping || rm_run_stop_requested() || c->next >= c->n_queue) {
         c->groups_left--;
         return NO_MORE_RUNS;
     }
@@ -132,10 +132,11 @@ static void coord_poll(coordinator *c) {
     }
 }
 
-/* The per-batch hook of rank 0's own runs. */
-static int coord_hook(void *ctx) {
-    coord_poll(ctx);
-    return 0;
+/* The events of rank 0's own runs: the coordinator serves requests between batches. */
+static int coord_run_event(void *ctx, const rm_run_event *ev) {
+    static const cli_run_printer quiet = {.quiet = 1};
+    if (ev->kind == RM_RUN_EVENT_BATCH) coord_poll(ctx);
+    return cli_print_run_event((void *)&quiet, ev);
 }
 
 /* Longest first; equal costs keep file order (stable insertion sort: sweeps are small). */
@@ -268,7 +269,7 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
         snprintf(index_path, sizeof index_path, "%s/sweep.h5", dir);
         c.queue = calloc((size_t)s->n_runs, sizeof(int));
         c.cost = calloc((size_t)s->n_runs, sizeof(double));
-        if (cli_make_dirs(dir) != RM_OK) {
+        if (rm_make_dirs(dir) != RM_OK) {
             fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
             MPI_Abort(MPI_COMM_WORLD, EXIT_FAILED);
         }
@@ -293,10 +294,12 @@ static int sweep_main(const sweep_opts *o, const rm_sweep *s, int rank, int size
         rm_config cfg = s->runs[run].cfg;
         if (cfg.threads == 0) cfg.threads = threads;
         omp_set_num_threads(cfg.threads);
-        run_result res = {0};
-        run_options ro = {.quiet = 1, .json = 0, .mpi_rank = rank, .mpi_size = size, .threads = cfg.threads,
-                          .hook = rank == 0 ? coord_hook : NULL, .hook_ctx = &c, .result = &res, .dp = dp};
-        int run_rc = run_one(&cfg, &ro);
+        rm_run_result res = {0};
+        cli_run_printer quiet = {.quiet = 1};
+        rm_run_options ro = {.mpi_rank = rank, .mpi_size = size, .threads = cfg.threads, .dp = dp,
+                             .on_event = rank == 0 ? coord_run_event : cli_print_run_event,
+                             .ctx = rank == 0 ? (void *)&c : (void *)&quiet};
+        int run_rc = (int)rm_run(&cfg, &ro, &res);
         if (run_rc == EXIT_PREEMPTED) preempted = 1;
         else if (run_rc != EXIT_COMPLETED) failed = 1;
         if (run_rc != EXIT_COMPLETED && run_rc != EXIT_PREEMPTED && res.reason[0] == '\0')
@@ -337,7 +340,7 @@ int cmd_sweep(int argc, char **argv) {
         fprintf(stderr, "regmix sweep: MPI_Init failed\n");
         return EXIT_FAILED;
     }
-    run_install_signal_handlers();
+    rm_run_install_signal_handlers();
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);

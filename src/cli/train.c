@@ -7,8 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
-#include "cli/run_output.h"
-#include "regmix/train.h"
+#include "cli/run_print.h"
 
 static int train_usage(FILE *out) {
     fprintf(out,
@@ -31,13 +30,13 @@ static int train_usage(FILE *out) {
 }
 
 /* Settings from argv: an optional YAML file first, then key=value pairs. */
-rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, run_options *o) {
+rm_status cli_parse_config(int argc, char **argv, rm_config *cfg, int *quiet, int *force) {
     rm_config_defaults(cfg);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--quiet") || !strcmp(a, "--force")) {
-            if (a[2] == 'q') o->quiet = 1;
-            else o->force = 1;
+            if (a[2] == 'q') *quiet = 1;
+            else *force = 1;
             continue;
         }
         const char *eq = strchr(a, '=');
@@ -61,12 +60,13 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return train_usage(stdout);
     rm_config cfg;
-    run_options o = {.mpi_size = 1, .json = 1};
-    if (cli_parse_config(argc, argv, &cfg, &o) != RM_OK) {
+    cli_run_printer printer = {.json = 1};
+    rm_run_options o = {.mpi_size = 1, .on_event = cli_print_run_event, .ctx = &printer};
+    if (cli_parse_config(argc, argv, &cfg, &printer.quiet, &o.force) != RM_OK) {
         fprintf(stderr, "regmix train: %s\n", rm_error_message());
         return EXIT_USAGE;
     }
     o.threads = cfg.threads > 0 ? cfg.threads : omp_get_max_threads();
-    run_install_signal_handlers();
-    return run_one(&cfg, &o);
+    rm_run_install_signal_handlers();
+    return (int)rm_run(&cfg, &o, NULL);
 }

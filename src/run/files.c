@@ -1,0 +1,57 @@
+/* A run's id, its output folder and its writer lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "run/run_internal.h"
+
+void rm_run_id(const rm_config *cfg, char *out, size_t size) {
+    if (cfg->run_id[0]) {
+        snprintf(out, size, "%s", cfg->run_id);
+        return;
+    }
+    char hash[17];
+    rm_config_hash(cfg, hash);
+    /* model, method and reg are short known names: bounded so the id always fits */
+    snprintf(out, size, "%.40s_%.16s_%.16s_seed%llu_%.8s", cfg->model, cfg->method, cfg->reg,
+             (unsigned long long)cfg->seed, hash);
+}
+
+rm_status rm_make_dirs(const char *path) {
+    char buf[512];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return rm_fail(RM_ERR_ARG, "outdir too long: %s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return rm_fail(RM_ERR_IO, "mkdir(%s): %s", buf, strerror(errno));
+            *p = saved;
+            if (saved == '\0') break;
+        }
+    }
+    return RM_OK;
+}
+
+/* The kernel drops the lock when the process dies (even SIGKILL), so a lock that can be
+ * taken means no live writer, and repairing a file left open by a dead writer is safe. */
+rm_status run_lock(const char *path, int *fd_out) {
+    char lock_path[800];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return rm_fail(RM_ERR_IO, "open(%s): %s", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rm_fail(RM_ERR_STATE, "%s is being written by another regmix process (lock %s held)", path, lock_path);
+        return rm_fail(RM_ERR_IO, "flock(%s): %s", lock_path, strerror(e));
+    }
+    *fd_out = fd;
+    return RM_OK;
+}

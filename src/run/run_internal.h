@@ -1,0 +1,33 @@
+/* Shared by the leader (run.c) and the follower (follow.c) of a run (not public). */
+#ifndef REGMIX_RUN_INTERNAL_H
+#define REGMIX_RUN_INTERNAL_H
+
+#include "regmix/run.h"
+
+/* One run in progress: what every event carries. */
+typedef struct {
+    const rm_config *cfg;
+    const rm_run_options *o;
+    const char *run_id, *path;
+} run_ctx;
+
+/* Fills the event's common fields and hands it to the caller's callback; returns the
+ * callback's answer (0 without one). */
+int run_emit(const run_ctx *c, rm_run_event *ev);
+
+/* The trainer's per-batch hook: a BATCH event, the preemption flag; a group stops
+ * together (a stop seen by any of its ranks stops all at the same batch). */
+int run_batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double seconds);
+
+/* Data parallel: the leader's values reach every rank of the group (a sum in which the
+ * others contribute zeros); alone: nothing to do. */
+rm_status run_from_leader(const rm_run_options *o, double *v, int n);
+
+/* A follower of a data-parallel group (o->dp rank > 0): trains in step with the leader,
+ * writes nothing. */
+rm_run_end run_follow(const run_ctx *c, rm_run_result *result);
+
+/* One writer per run: an advisory lock on <run>.h5.lock, held for the whole run. */
+rm_status run_lock(const char *path, int *fd_out);
+
+#endif
