@@ -7,8 +7,11 @@
 #ifndef REGMIX_SWEEP_H
 #define REGMIX_SWEEP_H
 
+#include <mpi.h>
+
 #include "regmix/common.h"
 #include "regmix/config.h"
+#include "regmix/run.h"
 
 /* ======================================================================================
  * Sweep definition: the file, its expansion, run ids (src/sweep/sweepfile*.c)
@@ -130,8 +133,98 @@ int rm_sweep_id_part(const char *value, char *buf, size_t size);
 double rm_sweep_run_cost(const rm_sweep_run *r);
 
 /* ======================================================================================
- * Scheduler (declarations added by the scheduler's author below this line)
- * ====================================================================================== */
+ * Scheduler: training every run over the ranks of a communicator (src/sweep/scheduler.c)
+ * ======================================================================================
+ *
+ * Dynamic scheduling: rank 0 keeps the queue (longest runs first, by rm_sweep_run_cost)
+ * and hands out one run at a time to whichever group of ranks asks; it trains runs too
+ * and answers requests between its own training batches, so no rank sits idle waiting
+ * for a static share. Groups are ranks_per_run consecutive ranks training one run
+ * together (data parallel, rm_dp); a group's first rank (its leader) talks to rank 0 and
+ * writes the run's files. Rank 0 alone writes the index, <outdir>/sweep.h5 (below; the
+ * outdir of the first run).
+ *
+ * Restart rules (rm_sweep_run_check): a run completed with the same configuration is
+ * skipped; a failed or diverged one is skipped unless retry_failed; the rest (no file
+ * yet, running when its writer died, preempted) run, resuming from their checkpoints.
+ * A stop request (rm_run_request_stop, SIGTERM/SIGUSR1 with the handlers installed)
+ * checkpoints every run at its next batch and hands out no further runs. */
+
+/* What a run's file says about it before the sweep starts. */
+typedef enum {
+    RM_SWEEP_RUN_NEW = 0,       /* no run file yet */
+    RM_SWEEP_RUN_COMPLETED,     /* completed with this configuration: skipped */
+    RM_SWEEP_RUN_FAILED,        /* failed or diverged with this configuration */
+    RM_SWEEP_RUN_RESUMABLE,     /* running (writer died) or preempted: resumes */
+    RM_SWEEP_RUN_OTHER_CONFIG,  /* a file of another configuration: the run will refuse it */
+    RM_SWEEP_RUN_UNREADABLE     /* not a readable run file: the run will report it */
+} rm_sweep_run_state;
+
+/* Reads <outdir>/<id>.h5 of run r (if there is one). sum (may be NULL) receives the
+ * file's record for COMPLETED, FAILED, RESUMABLE and OTHER_CONFIG (free it with
+ * rm_run_summary_free); it is zeroed otherwise. Never fails: an unreadable file is a
+ * state (its error is cleared). */
+rm_sweep_run_state rm_sweep_run_check(const rm_sweep_run *r, rm_run_summary *sum);
+
+typedef enum {
+    RM_SWEEP_EVENT_PLANNED,   /* rank 0, once, before any run: the counts and index_path */
+    RM_SWEEP_EVENT_RUN_START, /* rank 0: run `run` was handed to the group led by `rank` */
+    RM_SWEEP_EVENT_RUN_EPOCH, /* rank 0: run `run` (on `rank`) finished epoch `epoch` */
+    RM_SWEEP_EVENT_RUN_DONE,  /* rank 0: run `run` (on `rank`) ended: status, reason */
+    RM_SWEEP_EVENT_PROGRESS,  /* rank 0: after every RUN_DONE, and once at the end of a sweep
+                                 that had nothing to train: the counts, elapsed, eta */
+    RM_SWEEP_EVENT_ERROR      /* any rank: message (bad ranks_per_run, the index, MPI) */
+} rm_sweep_event_kind;
+
+#define RM_SWEEP_EPOCH_METRICS 8
+
+typedef struct {
+    rm_sweep_event_kind kind;
+    const rm_sweep *sweep;
+    int rank;                  /* RUN_*: the world rank of the run's (group) leader */
+    int run;                   /* RUN_*: index into sweep->runs */
+    /* RUN_DONE */
+    const char *status;        /* rm_run_status_name */
+    const char *reason;        /* "" when completed */
+    /* PLANNED, PROGRESS */
+    int n_to_train;            /* runs queued at the start */
+    int n_done, n_running, n_failed; /* of this sweep: completed, training, failed or diverged
+                                        (PLANNED: failed earlier and not retried) */
+    int n_complete;            /* completed before the sweep started (skipped) */
+    int mpi_size, threads;     /* PLANNED: ranks, OpenMP threads of a run not setting them */
+    const char *index_path;    /* PLANNED */
+    double elapsed, eta;       /* PROGRESS: seconds; eta NaN while unknown */
+    /* RUN_EPOCH: the epoch's test accuracies (metrics test_*, names without "test_";
+       only those evaluated this epoch) and its wall time */
+    int epoch, epochs;
+    double epoch_seconds;
+    int n_test;
+    const char (*test_name)[32];
+    const double *test_value;
+    /* ERROR */
+    const char *message;
+} rm_sweep_event;
+
+typedef void (*rm_sweep_event_fn)(void *ctx, const rm_sweep_event *ev);
+
+typedef struct {
+    int ranks_per_run;          /* >= 1, must divide the communicator's size */
+    int threads;                /* OpenMP threads per rank for runs that do not set `threads`;
+                                   0: the node's cores / the ranks on the node */
+    int retry_failed;           /* train failed and diverged runs again */
+    rm_sweep_event_fn on_event; /* may be NULL */
+    void *ctx;
+    rm_run_event_fn on_run_event; /* every event of the runs this rank trains (may be NULL);
+                                     its return value for BATCH is honoured */
+    void *run_ctx;
+} rm_sweep_options;
+
+/* Trains the sweep over the ranks of comm (a collective: every rank calls it with the
+ * same sweep and options; MPI is initialised). Returns on every rank: COMPLETED when all
+ * runs completed, FAILED when some failed or diverged (or rank 0 could not write the
+ * index), REFUSED for a ranks_per_run that does not divide the ranks, PREEMPTED when a
+ * stop request stopped it (run it again to resume). */
+rm_run_end rm_sweep_train(const rm_sweep *s, MPI_Comm comm, const rm_sweep_options *o);
 
 /* ======================================================================================
  * Sweep index: results/<sweep>/sweep.h5 (src/sweep/index.c), written by MPI rank 0 only
