@@ -169,7 +169,9 @@ rm_sweep_run_state rm_sweep_run_check(const rm_sweep_run *r, rm_run_summary *sum
 typedef enum {
     RM_SWEEP_EVENT_PLANNED,   /* rank 0, once, before any run: the counts and index_path */
     RM_SWEEP_EVENT_RUN_START, /* rank 0: run `run` was handed to the group led by `rank` */
-    RM_SWEEP_EVENT_RUN_EPOCH, /* rank 0: run `run` (on `rank`) finished epoch `epoch` */
+    RM_SWEEP_EVENT_RUN_EPOCH, /* rank 0: run `run` (on `rank`) finished epoch `epoch` (the
+                                 other groups' leaders send it to rank 0, which passes it on
+                                 between its own batches: one stream, in arrival order) */
     RM_SWEEP_EVENT_RUN_DONE,  /* rank 0: run `run` (on `rank`) ended: status, reason */
     RM_SWEEP_EVENT_PROGRESS,  /* rank 0: after every RUN_DONE, and once at the end of a sweep
                                  that had nothing to train: the counts, elapsed, eta */
@@ -199,7 +201,7 @@ typedef struct {
     int epoch, epochs;
     double epoch_seconds;
     int n_test;
-    const char (*test_name)[32];
+    const char (*test_name)[48];
     const double *test_value;
     /* ERROR */
     const char *message;
@@ -251,5 +253,6 @@ rm_status rm_sweep_index_create(const char *path, const rm_sweep *s, int mpi_siz
 rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status, const char *reason,
                                 int rank, int epochs, double start_time, double end_time);
 rm_status rm_sweep_index_close(rm_sweep_index *ix);
+
 
 #endif

@@ -49,6 +49,13 @@ static void print_sweep_event(void *ctx, const rm_sweep_event *ev) {
     case RM_SWEEP_EVENT_RUN_START:
         printf("[sweep %s] rank %d starts %s\n", s->name, ev->rank, s->runs[ev->run].id);
         break;
+    case RM_SWEEP_EVENT_RUN_EPOCH:
+        /* "[sweep NAME] rank 1 ID epoch 2/3: clean 85.10 pgd20 74.30 | 52.1 s" */
+        printf("[sweep %s] rank %d %s epoch %d/%d:", s->name, ev->rank, s->runs[ev->run].id, ev->epoch, ev->epochs);
+        for (int i = 0; i < ev->n_test; i++) printf(" %s %.2f", ev->test_name[i], ev->test_value[i]);
+        if (ev->n_test == 0) printf(" (not evaluated)");
+        printf(" | %.1f s\n", ev->epoch_seconds);
+        break;
     case RM_SWEEP_EVENT_RUN_DONE:
         printf("[sweep %s] rank %d: %s %s%s%s\n", s->name, ev->rank, s->runs[ev->run].id, ev->status,
                ev->reason[0] ? ": " : "", ev->reason);

@@ -12,7 +12,7 @@
 
 #include "regmix/sweep.h"
 
-enum { TAG_REQUEST = 11, TAG_ASSIGN = 12, TAG_DONE = 13 };
+enum { TAG_REQUEST = 11, TAG_ASSIGN = 12, TAG_DONE = 13, TAG_EPOCH = 14 };
 enum { NO_MORE_RUNS = -1 };
 
 /* What a group leader reports to rank 0 when a run ends. */
@@ -20,6 +20,14 @@ typedef struct {
     int run, status, epochs, rank;
     char reason[256];
 } done_msg;
+
+/* What a group leader sends to rank 0 after every epoch of its run. */
+typedef struct {
+    int run, rank, epoch, epochs, n_test;
+    double seconds;
+    char name[RM_SWEEP_EPOCH_METRICS][48];
+    double value[RM_SWEEP_EPOCH_METRICS];
+} epoch_msg;
 
 typedef struct {
     const rm_sweep *sweep;
@@ -33,6 +41,7 @@ typedef struct {
     double t0, cost_done, cost_total;
     double *cost;
     int stopping;
+    int current_run;            /* the run this rank trains now */
 } coordinator;
 
 static void emit(const coordinator *c, rm_sweep_event *ev) {
@@ -116,6 +125,13 @@ static void coord_done(coordinator *c, const done_msg *m) {
     progress(c);
 }
 
+static void coord_epoch(coordinator *c, const epoch_msg *m) {
+    rm_sweep_event ev = {.kind = RM_SWEEP_EVENT_RUN_EPOCH, .rank = m->rank, .run = m->run, .epoch = m->epoch,
+                         .epochs = m->epochs, .epoch_seconds = m->seconds, .n_test = m->n_test,
+                         .test_name = m->name, .test_value = m->value};
+    emit(c, &ev);
+}
+
 /* Serves every pending request and report (non-blocking). */
 static void coord_poll(coordinator *c) {
     int flag;
@@ -130,6 +146,10 @@ static void coord_poll(coordinator *c) {
             done_msg m;
             MPI_Recv(&m, sizeof m, MPI_BYTE, st.MPI_SOURCE, TAG_DONE, c->comm, MPI_STATUS_IGNORE);
             coord_done(c, &m);
+        } else if (st.MPI_TAG == TAG_EPOCH) {
+            epoch_msg m;
+            MPI_Recv(&m, sizeof m, MPI_BYTE, st.MPI_SOURCE, TAG_EPOCH, c->comm, MPI_STATUS_IGNORE);
+            coord_epoch(c, &m);
         } else {
             MPI_Recv(NULL, 0, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, c->comm, MPI_STATUS_IGNORE);
         }
@@ -210,11 +230,28 @@ static void report_done(coordinator *c, int world_rank, const done_msg *m) {
     else MPI_Send((void *)m, sizeof *m, MPI_BYTE, 0, TAG_DONE, c->comm);
 }
 
+/* A finished epoch of this rank's run, to rank 0: its test accuracies and wall time. */
+static void send_epoch(coordinator *c, const rm_run_event *ev) {
+    epoch_msg m = {.run = c->current_run, .rank = c->rank, .epoch = ev->epoch, .epochs = ev->cfg->epochs};
+    const rm_trainer *t = ev->trainer;
+    for (int i = 0; i < rm_trainer_metric_count(t); i++) {
+        const char *name = rm_trainer_metric(t, i)->name;
+        if (!strcmp(name, "epoch_seconds")) m.seconds = ev->row[i];
+        else if (!strncmp(name, "test_", 5) && isfinite(ev->row[i]) && m.n_test < RM_SWEEP_EPOCH_METRICS) {
+            snprintf(m.name[m.n_test], sizeof m.name[0], "%s", name + 5);
+            m.value[m.n_test++] = ev->row[i];
+        }
+    }
+    if (c->rank == 0) coord_epoch(c, &m);
+    else MPI_Send(&m, sizeof m, MPI_BYTE, 0, TAG_EPOCH, c->comm);
+}
+
 /* The events of the runs this rank trains: rank 0 serves requests between its batches;
- * then the caller's callback. */
+ * every leader reports its epochs; then the caller's callback. */
 static int run_event(void *ctx, const rm_run_event *ev) {
     coordinator *c = ctx;
     if (c->rank == 0 && ev->kind == RM_RUN_EVENT_BATCH) coord_poll(c);
+    if (ev->kind == RM_RUN_EVENT_EPOCH) send_epoch(c, ev);
     return c->o->on_run_event ? c->o->on_run_event(c->o->run_ctx, ev) : 0;
 }
 
@@ -239,6 +276,7 @@ static void train_runs(coordinator *c, MPI_Comm group_comm, rm_dp *dp, int threa
         int run = leader ? request_run(c, rank) : NO_MORE_RUNS;
         MPI_Bcast(&run, 1, MPI_INT, 0, group_comm); /* the leader is the group's rank 0 */
         if (run == NO_MORE_RUNS) break;
+        c->current_run = run;
         rm_config cfg = s->runs[run].cfg;
         if (cfg.threads == 0) cfg.threads = threads;
         omp_set_num_threads(cfg.threads);
