@@ -22,7 +22,9 @@
  *     counted in the column "failed" (shown when any run failed) and named in a footnote;
  *     a row whose runs all failed shows "failed" in its cells;
  *   - "empty" when it has no row yet (and did not fail): not averaged, named in a footnote.
- * The sweep index sweep.h5 is not read: the directory's run files are the truth.
+ * The directory's run files are the truth for the numbers; the sweep index sweep.h5,
+ * when present, only names the runs it lists whose run file does not exist ("missing":
+ * never started, or deleted), counted in the caption and named in a footnote.
  *
  * Epoch rule (per run, for the metrics read at one epoch):
  *   - best: the row with the highest value of the robust column (ties: the earliest).
@@ -85,14 +87,20 @@ typedef struct {
     rm_report_run *runs;              /* sorted by file name */
     int n_unreadable;
     char (*unreadable)[RM_REPORT_PATH]; /* "FILE: reason" of each file that could not be read */
+    int has_index;                    /* dir/sweep.h5 was read */
+    int n_missing;
+    char (*missing)[RM_REPORT_PATH];  /* "ID (STATUS in sweep.h5)" of each run the index lists
+                                         whose run file does not exist */
 } rm_report_runs;
 
 /* 1 when a directory entry is a run file: ends in ".h5", is not "sweep.h5" and does not
  * end in ".ckpt.h5". */
 int rm_report_is_run_file(const char *name);
 
-/* Reads every run file of dir. A file that cannot be read (not HDF5, not a run file,
- * configuration that no longer parses) is recorded in out->unreadable and skipped; only
+/* Reads every run file of dir, then dir/sweep.h5 if it exists (out->missing; an index
+ * that cannot be read is recorded as an unreadable file). A file that cannot be read
+ * (not HDF5, not a run file, configuration that no longer parses) is recorded in
+ * out->unreadable and skipped; only
  * a directory that cannot be listed, or memory, fails (RM_ERR_IO / RM_ERR_NOMEM).
  * An empty directory is not an error (n_runs = 0). */
 rm_status rm_report_load_dir(const char *dir, rm_report_runs *out);

@@ -254,5 +254,26 @@ rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status,
                                 int rank, int epochs, double start_time, double end_time);
 rm_status rm_sweep_index_close(rm_sweep_index *ix);
 
+/* Reading an index (any process; SWMR read, so also while the sweep runs). */
+typedef struct {
+    char id[RM_SWEEP_ID_MAX + 8];
+    char file[RM_SWEEP_ID_MAX + 8]; /* relative to the index's folder */
+    char status[32];
+    char reason[256];
+    int64_t rank, epochs;
+    double start_time, end_time, cost;
+} rm_sweep_index_entry;
+
+typedef struct {
+    char name[64];
+    int n_runs;
+    rm_sweep_index_entry *runs; /* n_runs, in expansion order */
+} rm_sweep_index_table;
+
+/* Errors: RM_ERR_IO (missing, unreadable), RM_ERR_FORMAT (not a regmix sweep index of
+ * schema 1, a /runs column of the wrong length), each naming the file. On failure *out
+ * is empty (rm_sweep_index_table_free is harmless). */
+rm_status rm_sweep_index_read(const char *path, rm_sweep_index_table *out);
+void rm_sweep_index_table_free(rm_sweep_index_table *t);
 
 #endif

@@ -115,6 +115,8 @@ int cmd_report(int argc, char **argv) {
     if ((st = rm_report_load_dir(dir, &runs)) != RM_OK) return fail(st);
     for (int i = 0; i < runs.n_unreadable; i++)
         fprintf(stderr, "regmix report: warning: skipping unreadable run file %s\n", runs.unreadable[i]);
+    for (int i = 0; i < runs.n_missing; i++)
+        fprintf(stderr, "regmix report: warning: no run file for %s\n", runs.missing[i]);
     if (runs.n_runs == 0) {
         fprintf(stderr, "regmix report: %s holds no readable run file (*.h5 other than sweep.h5 and *.ckpt.h5)\n", dir);
         rm_report_runs_free(&runs);

@@ -1,11 +1,15 @@
 /* Reading a sweep directory: every run file, its configuration parsed back into an
- * rm_config and every setting's value as canonical text (what grouping compares). */
+ * rm_config and every setting's value as canonical text (what grouping compares); and
+ * the sweep index, for the runs it lists that have no file. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "regmix/sweep.h"
 #include "report/report_internal.h"
 
 static int ends_with(const char *s, const char *tail) {
@@ -85,12 +89,46 @@ static rm_status read_run(const char *path, const char *name, rm_report_run *run
     return st;
 }
 
-static rm_status add_unreadable(rm_report_runs *out, const char *name, const char *why) {
-    char (*grown)[RM_REPORT_PATH] = realloc(out->unreadable, (size_t)(out->n_unreadable + 1) * sizeof *grown);
-    if (!grown) return rm_fail(RM_ERR_NOMEM, "out of memory recording unreadable %s", name);
-    out->unreadable = grown;
-    snprintf(out->unreadable[out->n_unreadable++], RM_REPORT_PATH, "%.200s: %.800s", name, why);
+/* Appends "NAME: WHY" (why NULL: "NAME") to a list of lines. */
+static rm_status add_line(char (**list)[RM_REPORT_PATH], int *n, const char *name, const char *why) {
+    char (*grown)[RM_REPORT_PATH] = realloc(*list, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown) return rm_fail(RM_ERR_NOMEM, "out of memory recording %s", name);
+    *list = grown;
+    if (why) snprintf(grown[(*n)++], RM_REPORT_PATH, "%.200s: %.800s", name, why);
+    else snprintf(grown[(*n)++], RM_REPORT_PATH, "%.1000s", name);
     return RM_OK;
+}
+
+static rm_status add_unreadable(rm_report_runs *out, const char *name, const char *why) {
+    return add_line(&out->unreadable, &out->n_unreadable, name, why);
+}
+
+/* The runs the sweep index lists whose run file does not exist (never started, or
+ * deleted), as "ID (status in the index)". An unreadable index is one more unreadable
+ * file. */
+static rm_status find_missing(rm_report_runs *out) {
+    char path[RM_REPORT_PATH + 256];
+    snprintf(path, sizeof path, "%s/sweep.h5", out->dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return RM_OK;
+    rm_sweep_index_table ix;
+    if (rm_sweep_index_read(path, &ix) != RM_OK) {
+        char why[RM_REPORT_PATH];
+        snprintf(why, sizeof why, "%s", rm_error_message());
+        rm_error_clear();
+        return add_unreadable(out, "sweep.h5", why);
+    }
+    out->has_index = 1;
+    rm_status st = RM_OK;
+    for (int i = 0; st == RM_OK && i < ix.n_runs; i++) {
+        snprintf(path, sizeof path, "%s/%s", out->dir, ix.runs[i].file);
+        if (stat(path, &sb) == 0) continue;
+        char line[RM_REPORT_PATH];
+        snprintf(line, sizeof line, "%.400s (%s in sweep.h5)", ix.runs[i].id, ix.runs[i].status);
+        st = add_line(&out->missing, &out->n_missing, line, NULL);
+    }
+    rm_sweep_index_table_free(&ix);
+    return st;
 }
 
 rm_status rm_report_load_dir(const char *dir, rm_report_runs *out) {
@@ -122,6 +160,7 @@ rm_status rm_report_load_dir(const char *dir, rm_report_runs *out) {
     }
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
+    if (st == RM_OK) st = find_missing(out);
     if (st != RM_OK) rm_report_runs_free(out);
     return st;
 }
@@ -134,5 +173,6 @@ void rm_report_runs_free(rm_report_runs *r) {
     }
     free(r->runs);
     free(r->unreadable);
+    free(r->missing);
     memset(r, 0, sizeof *r);
 }

@@ -145,12 +145,13 @@ void rp_cell_text(rp_buf *b, const rm_report_table *t, int r, int m, int k, rp_s
 
 static void runs_clause(rp_buf *b, const rm_report_table *t) {
     const rm_report_runs *runs = t->runs;
-    int total = runs->n_runs + runs->n_unreadable;
+    int total = runs->n_runs + runs->n_unreadable + runs->n_missing;
     rp_printf(b, "%d run%s: %d averaged", total, total == 1 ? "" : "s", t->n_used);
     if (t->n_partial) rp_printf(b, " (%d in progress)", t->n_partial);
     if (t->n_failed) rp_printf(b, ", %d failed", t->n_failed);
     if (t->n_empty) rp_printf(b, ", %d without epochs", t->n_empty);
     if (runs->n_unreadable) rp_printf(b, ", %d unreadable", runs->n_unreadable);
+    if (runs->n_missing) rp_printf(b, ", %d missing", runs->n_missing);
     if (runs->n_runs > t->n_selected) rp_printf(b, ", %d not selected", runs->n_runs - t->n_selected);
 }
 
@@ -235,4 +236,5 @@ void rp_footnotes(rp_buf *b, const rm_report_table *t, rp_style style) {
             }
         }
     for (int i = 0; i < runs->n_unreadable; i++) footnote(b, style, "unreadable: ", runs->unreadable[i]);
+    for (int i = 0; i < runs->n_missing; i++) footnote(b, style, "missing (listed in sweep.h5, no run file): ", runs->missing[i]);
 }
