@@ -106,6 +106,12 @@ typedef struct {
 /* Reads, checks and expands the sweep file at `path`. On success *out owns its memory
  * (free it with rm_sweep_free); on failure *out is empty (rm_sweep_free is harmless). */
 rm_status rm_sweep_load(const char *path, rm_sweep *out);
+/* The same with overrides of the base settings ("KEY=VALUE", as `regmix train` takes
+ * them; `regmix sweep --set`), applied after the file's base and before expansion, so
+ * every run gets them and they enter its configuration (and hash; not its id). A key
+ * that is an axis, run_id, or not a setting is RM_ERR_ARG naming the --set. An outdir
+ * given so replaces the default results/NAME. */
+rm_status rm_sweep_load_with(const char *path, const char *const *sets, int n_sets, rm_sweep *out);
 void rm_sweep_free(rm_sweep *s);
 
 /* Index of the run with this id, or -1. */

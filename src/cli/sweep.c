@@ -10,22 +10,33 @@
 #include "cli/run_print.h"
 #include "regmix/sweep.h"
 
+enum { MAX_SETS = 64 };
+
 typedef struct {
     const char *path;
-    int ranks_per_run, threads, retry_failed, quiet;
+    int ranks_per_run, threads, retry_failed, quiet, dry_run;
+    int n_sets;
+    const char *sets[MAX_SETS]; /* --set KEY=VALUE */
 } sweep_opts;
 
 static int sweep_usage(FILE *out) {
     fprintf(out,
             "usage: mpirun -n N regmix sweep SWEEP.yaml [--ranks-per-run K] [--threads T]\n"
-            "                                [--retry-failed] [--quiet]\n"
+            "                                [--retry-failed] [--quiet] [--set KEY=VALUE ...]\n"
+            "       regmix sweep SWEEP.yaml --dry-run [--retry-failed] [--set KEY=VALUE ...]\n"
             "  Trains every run of the sweep; each run writes results/<sweep>/<id>.h5 and rank 0\n"
             "  keeps results/<sweep>/sweep.h5 (the index). Re-running the same command skips\n"
             "  completed runs, resumes interrupted ones from their checkpoints and, with\n"
-            "  --retry-failed, retries failed or diverged ones.\n"
+            "  --retry-failed, retries failed or diverged ones. Rank 0 prints a line per\n"
+            "  started run, per finished epoch of every run and per finished run.\n"
             "  --threads T: OpenMP threads per rank (default: cores of the node / ranks on it,\n"
             "  unless the sweep sets `threads`). SIGTERM/SIGUSR1: every run checkpoints at the\n"
             "  next batch and the sweep exits with 4 (resume by running it again).\n"
+            "  --set KEY=VALUE: a setting for every run, over the file's base (repeatable; not an\n"
+            "  axis). It changes the runs' configuration but not their ids: give a smoke run\n"
+            "  its own outdir, e.g. --set epochs=1 --set train_subset=512 --set outdir=/tmp/smoke\n"
+            "  --dry-run: list the runs, their ids, estimated cost and what the output folder\n"
+            "  holds for each (completed, resumable, ...), then exit without training (no mpirun).\n"
             "  Exit status: 0 all runs completed, 1 some failed or diverged, 2 bad usage or\n"
             "  sweep file, 4 preempted.\n");
     return out == stderr ? EXIT_USAGE : 0;
@@ -78,6 +89,19 @@ static int parse_opts(int argc, char **argv, sweep_opts *o) {
         const char *a = argv[i];
         if (!strcmp(a, "--retry-failed")) o->retry_failed = 1;
         else if (!strcmp(a, "--quiet")) o->quiet = 1;
+        else if (!strcmp(a, "--dry-run")) o->dry_run = 1;
+        else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
+            const char *v = a[5] == '=' ? a + 6 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v || !strchr(v, '=')) {
+                fprintf(stderr, "regmix sweep: --set expects KEY=VALUE%s%s\n", v ? ", got " : "", v ? v : "");
+                return 0;
+            }
+            if (o->n_sets == MAX_SETS) {
+                fprintf(stderr, "regmix sweep: more than %d --set options\n", MAX_SETS);
+                return 0;
+            }
+            o->sets[o->n_sets++] = v;
+        }
         else if ((!strcmp(a, "--ranks-per-run") || !strcmp(a, "--threads")) && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -97,11 +121,77 @@ static int parse_opts(int argc, char **argv, sweep_opts *o) {
     return o->path != NULL;
 }
 
+/* What the output folder holds for a run, and what the sweep would do with it. */
+static void describe_state(const sweep_opts *o, rm_sweep_run_state state, const rm_run_summary *sum, char *buf,
+                           size_t size) {
+    switch (state) {
+    case RM_SWEEP_RUN_NEW: snprintf(buf, size, "to train"); break;
+    case RM_SWEEP_RUN_COMPLETED: snprintf(buf, size, "completed (skipped)"); break;
+    case RM_SWEEP_RUN_FAILED:
+        snprintf(buf, size, "%s earlier (%s)", rm_run_status_name(sum->status),
+                 o->retry_failed ? "trained again" : "skipped; --retry-failed trains it again");
+        break;
+    case RM_SWEEP_RUN_RESUMABLE:
+        snprintf(buf, size, "%s: resumes after epoch %lld", rm_run_status_name(sum->status),
+                 (long long)(sum->has_checkpoint ? sum->checkpoint_epoch : 0));
+        break;
+    case RM_SWEEP_RUN_OTHER_CONFIG:
+        snprintf(buf, size, "file of another configuration (hash %s): the run will be refused", sum->config_hash);
+        break;
+    case RM_SWEEP_RUN_UNREADABLE: snprintf(buf, size, "unreadable run file: the run will report it"); break;
+    }
+}
+
+/* --dry-run: the runs, their ids, estimated cost and state; nothing is trained or
+ * written. */
+static int dry_run(const sweep_opts *o, const rm_sweep *s) {
+    double total = 0, to_train = 0;
+    int n_train = 0, n_complete = 0, n_failed = 0;
+    size_t width = 3;
+    for (int i = 0; i < s->n_runs; i++) {
+        total += rm_sweep_run_cost(&s->runs[i]);
+        if (strlen(s->runs[i].id) > width) width = strlen(s->runs[i].id);
+    }
+    printf("# regmix sweep %s --dry-run: %d runs into %s (index %s/sweep.h5)\n", s->name, s->n_runs,
+           s->runs[0].cfg.outdir, s->runs[0].cfg.outdir);
+    printf("# cost: estimated work in forward-pass equivalents of one fmnist-cnn image (training and\n"
+           "# evaluation; only ratios matter); the sweep hands out the longest runs first\n");
+    printf("%-*s  %10s  %6s  %s\n", (int)width, "run", "cost", "share", "state");
+    for (int i = 0; i < s->n_runs; i++) {
+        const rm_sweep_run *r = &s->runs[i];
+        rm_run_summary sum;
+        rm_sweep_run_state state = rm_sweep_run_check(r, &sum);
+        char text[256];
+        describe_state(o, state, &sum, text, sizeof text);
+        rm_run_summary_free(&sum);
+        double cost = rm_sweep_run_cost(r);
+        int trains = state != RM_SWEEP_RUN_COMPLETED && (state != RM_SWEEP_RUN_FAILED || o->retry_failed);
+        n_complete += state == RM_SWEEP_RUN_COMPLETED;
+        n_failed += state == RM_SWEEP_RUN_FAILED && !o->retry_failed;
+        n_train += trains;
+        if (trains) to_train += cost;
+        printf("%-*s  %10.3g  %5.1f%%  %s\n", (int)width, r->id, cost, total > 0 ? 100.0 * cost / total : 0.0, text);
+    }
+    printf("# %d to train (%.1f%% of the cost), %d already complete, %d failed earlier (skipped)\n", n_train,
+           total > 0 ? 100.0 * to_train / total : 0.0, n_complete, n_failed);
+    return EXIT_COMPLETED;
+}
+
 int cmd_sweep(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return sweep_usage(stdout);
     sweep_opts o;
     if (!parse_opts(argc, argv, &o)) return sweep_usage(stderr);
+    if (o.dry_run) {
+        rm_sweep s;
+        if (rm_sweep_load_with(o.path, o.sets, o.n_sets, &s) != RM_OK) {
+            fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
+            return EXIT_USAGE;
+        }
+        int rc = dry_run(&o, &s);
+        rm_sweep_free(&s);
+        return rc;
+    }
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "regmix sweep: MPI_Init failed\n");
         return EXIT_FAILED;
@@ -111,7 +201,7 @@ int cmd_sweep(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     rm_sweep s;
     int rc;
-    if (rm_sweep_load(o.path, &s) != RM_OK) {
+    if (rm_sweep_load_with(o.path, o.sets, o.n_sets, &s) != RM_OK) {
         if (rank == 0) fprintf(stderr, "regmix sweep: %s\n", rm_error_message());
         rc = EXIT_USAGE;
     } else {

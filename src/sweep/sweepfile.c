@@ -466,7 +466,35 @@ static rm_status read_yaml(const char *path, const char *text, sw_file *f) {
     return st;
 }
 
-rm_status rm_sweep_load(const char *path, rm_sweep *out) {
+/* --set KEY=VALUE overrides of the base settings: applied after base, before the runs
+ * are expanded (so they reach validation, hashes and the duplicate checks). */
+static rm_status apply_sets(sw_file *f, const char *const *sets, int n_sets) {
+    for (int i = 0; i < n_sets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        char key[64], origin[128];
+        size_t klen = eq ? (size_t)(eq - sets[i]) : 0;
+        if (!eq || klen == 0 || klen >= sizeof key)
+            return rm_fail(RM_ERR_ARG, "--set '%.100s': expected KEY=VALUE (a setting of regmix train)", sets[i]);
+        memcpy(key, sets[i], klen);
+        key[klen] = '\0';
+        if (rm_config_setting_find(key) < 0)
+            return rm_fail(RM_ERR_ARG, "--set %s: unknown setting '%s'", sets[i], key);
+        if (!strcmp(key, "run_id"))
+            return rm_fail(RM_ERR_ARG, "--set %s: run ids are made by the sweep", sets[i]);
+        for (int a = 0; a < f->n_axes; a++)
+            if (!strcmp(f->axes[a].name, key))
+                return rm_fail(RM_ERR_ARG, "--set %s: '%s' is an axis of the sweep (line %d); --set changes base "
+                               "settings only", sets[i], key, f->axes[a].line);
+        snprintf(origin, sizeof origin, "--set %.100s", sets[i]);
+        RM_TRY(rm_config_set(&f->base, key, eq + 1, origin));
+        if (!strcmp(key, "outdir")) f->base_sets_outdir = 1;
+    }
+    return RM_OK;
+}
+
+rm_status rm_sweep_load(const char *path, rm_sweep *out) { return rm_sweep_load_with(path, NULL, 0, out); }
+
+rm_status rm_sweep_load_with(const char *path, const char *const *sets, int n_sets, rm_sweep *out) {
     if (!out) return rm_fail(RM_ERR_ARG, "rm_sweep_load: out is NULL");
     memset(out, 0, sizeof *out);
     if (!path) return rm_fail(RM_ERR_ARG, "rm_sweep_load: path is NULL");
@@ -483,6 +511,7 @@ rm_status rm_sweep_load(const char *path, rm_sweep *out) {
     f->base_line = 1;
     rm_config_defaults(&f->base);
     rm_status st = read_yaml(path, text, f);
+    if (st == RM_OK) st = apply_sets(f, sets, n_sets);
     if (st == RM_OK) st = sw_expand(f, out);
     if (st == RM_OK) {
         strcpy(out->name, f->name);
