@@ -392,13 +392,15 @@ static uint64_t fnv1a(const char *s, size_t n) {
     return h;
 }
 
-/* to_yaml's text without the outdir, run_id and checkpoint_every lines. */
+/* to_yaml's text without the outdir, run_id and checkpoint_every lines, and with the
+ * data_dir line at its default value (where the data lives is not the run's identity). */
 static void science_lines(const char *yaml, char *out) {
     out[0] = '\0';
     for (const char *p = yaml; *p;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
-        if (strncmp(p, "outdir:", 7) && strncmp(p, "run_id:", 7) && strncmp(p, "checkpoint_every:", 17))
+        if (!strncmp(p, "data_dir:", 9)) strcat(out, "data_dir: \"\"\n");
+        else if (strncmp(p, "outdir:", 7) && strncmp(p, "run_id:", 7) && strncmp(p, "checkpoint_every:", 17))
             strncat(out, p, len);
         p += len;
     }
@@ -421,6 +423,8 @@ static void test_hash(void **state) {
     assert_non_null(strstr(text, "\nthreads: 16\n"));
     assert_non_null(strstr(text, "\neval_every: 5\n"));
     assert_null(strstr(text, "outdir"));
+    assert_non_null(strstr(yaml, "\ndata_dir: \"  lead:")); /* set_all moved the data */
+    assert_non_null(strstr(text, "\ndata_dir: \"\"\n"));
 
     char h[17], want[17];
     rm_config_hash(&c, h);
@@ -436,11 +440,15 @@ static void test_hash(void **state) {
     rm_config_hash(&back, h2);
     assert_string_equal(h, h2);
 
-    /* where the run is written and how often it checkpoints: same run */
+    /* where the run is written, how often it checkpoints and where its data lives: same run */
     rm_config d = c;
     EXPECT_OK(rm_config_set(&d, "outdir", "/elsewhere", NULL));
     EXPECT_OK(rm_config_set(&d, "run_id", "renamed", NULL));
     EXPECT_OK(rm_config_set(&d, "checkpoint_every", "3", NULL));
+    EXPECT_OK(rm_config_set(&d, "data_dir", "/moved/data", NULL));
+    rm_config_hash(&d, h2);
+    assert_string_equal(h, h2);
+    EXPECT_OK(rm_config_set(&d, "data_dir", "", NULL));
     rm_config_hash(&d, h2);
     assert_string_equal(h, h2);
 
@@ -476,6 +484,20 @@ static void test_hash_stable_across_versions(void **state) {
     EXPECT_OK(rm_config_set(&c, "beta", "6", NULL));
     rm_config_hash(&c, h);
     assert_string_equal(h, "93794e2700b2313d");
+    /* data_dir left the identity after 0.1.0 (a run's data may move): any value hashes
+     * as the default "" did, so (a) default runs keep their 0.1.0 hash and id and (b)
+     * runs differing only in data_dir are one run. (c) A file written by 0.1.0 with a
+     * non-empty data_dir stored the hash of the old rule; resume and sweeps compare the
+     * hash of the file's /config yaml under today's rules (test_runfile_resume). */
+    EXPECT_OK(rm_config_set(&c, "data_dir", "/data/fashion", NULL));
+    rm_config_hash(&c, h);
+    assert_string_equal(h, "93794e2700b2313d");
+    rm_config_defaults(&c);
+    EXPECT_OK(rm_config_set(&c, "data_dir", "/somewhere/else", NULL));
+    rm_config_hash(&c, h);
+    assert_string_equal(h, "eb2f08e24389cc67");
+    assert_true(rm_config_setting_hashed_as_default(rm_config_setting_find("data_dir")));
+    assert_false(rm_config_setting_hashed_as_default(rm_config_setting_find("lr")));
     /* every setting is in the hash text or deliberately out of it */
     char text[RM_CFG_YAML_MAX];
     rm_config_defaults(&c);

@@ -158,7 +158,16 @@ static int run_sweep(const char *dir, int ranks, int per_run) {
                (char *)NULL);
         _exit(98);
     }
-    return rm_test_wait_exit(pid);
+    int rc = rm_test_wait_exit(pid);
+    if (rc != 0) { /* the sweep's own words, before the directory goes */
+        char log[400], line[1024];
+        snprintf(log, sizeof log, "%s/sweep.log", dir);
+        FILE *f = fopen(log, "r");
+        printf("  mpirun -n %d sweep in %s: exit %d; its log:\n", ranks, dir, rc);
+        while (f && fgets(line, sizeof line, f)) printf("    %s", line);
+        if (f) fclose(f);
+    }
+    return rc;
 }
 
 static void make_case(char *out, size_t size, const char *name, int subset, int epochs, int threads) {
@@ -257,6 +266,15 @@ static void test_one_step_two_ranks_equal_one_rank(void **state) {
     printf("  one step: losses %.2e (tolerance 1e-5), weights %.2e (tolerance 1e-4)\n", dl, dw);
     assert_true(dl <= 1e-5);
     assert_true(dw <= 1e-4);
+    /* /provenance records how many ranks trained each run */
+    rm_run_summary s;
+    assert_int_equal(rm_runfile_read(pa, &s), RM_OK);
+    assert_int_equal(s.ranks_per_run, 1);
+    rm_run_summary_free(&s);
+    assert_int_equal(rm_runfile_read(pb, &s), RM_OK);
+    assert_int_equal(s.ranks_per_run, 2);
+    assert_int_equal(s.mpi_size, 2);
+    rm_run_summary_free(&s);
 }
 
 /* Eight steps (2 epochs of 4 batches; the PGI buffers are reused in epoch 2). FGSM-PGI

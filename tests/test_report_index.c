@@ -47,7 +47,7 @@ static void make_sweep(void) {
 
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s.h5", dir, s.runs[i].id);
-        rm_run_info info = {0, 1, 1};
+        rm_run_info info = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
         rm_runfile *rf;
         rft_check_ok(rm_runfile_create(path, &s.runs[i].cfg, &info, METRICS, 2, &rf), "rm_runfile_create");
         double row[2] = {80.0 + i, 40.0 + i};

@@ -9,9 +9,11 @@
  * - another configuration under the same run id: REFUSED, the file untouched;
  * - a held writer lock: FAILED naming the lock, no file created.
  * Small Fashion-MNIST runs (skipped when the dataset is not installed). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +187,14 @@ static void test_fresh_run_events_and_file(void **state) {
     assert_int_equal(file_status(path, NULL), RM_RUN_COMPLETED);
     assert_file_has_rows(path, &fresh, 2);
     assert_int_equal(rm_checkpoint_present(path), 1);
+    /* /provenance: where the data was read from (the default folder, absolute), one rank */
+    rm_run_summary s;
+    assert_int_equal(rm_runfile_read(path, &s), RM_OK);
+    char want[PATH_MAX];
+    assert_non_null(realpath("/usr/share/datasets/fashion-mnist", want));
+    assert_string_equal(s.data_dir, want);
+    assert_int_equal(s.ranks_per_run, 1);
+    rm_run_summary_free(&s);
 }
 
 static void test_completed_run_is_skipped(void **state) {

@@ -25,7 +25,7 @@ typedef struct {
 } fixture;
 
 static const rm_metric_spec METRICS[] = {{"loss", "nats", "training loss"}};
-static const rm_run_info INFO = {0, 1, 1};
+static const rm_run_info INFO = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);

@@ -218,7 +218,7 @@ static void test_writer_argument_errors(void **state) {
 static void test_external_link_from_run_file(void **state) {
     fixture *f = *state;
     rm_runfile *rf = NULL;
-    rm_run_info info = {0, 1, 1};
+    rm_run_info info = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
     const rm_metric_spec m[] = {{"loss", "nats", "training loss"}};
     rft_check_ok(rm_runfile_create(f->path, &f->cfg, &info, m, 1, &rf), "create");
     ckpt_data d;

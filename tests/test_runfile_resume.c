@@ -25,7 +25,7 @@ static const rm_metric_spec METRICS[] = {
     {"acc", "fraction", "test accuracy"},
 };
 enum { N_METRICS = 2 };
-static const rm_run_info INFO = {1, 2, 4};
+static const rm_run_info INFO = {.mpi_rank = 1, .mpi_size = 2, .threads = 4};
 
 static int setup(void **state) {
     fixture *f = rft_fixture_new("rfresume", "r.h5");

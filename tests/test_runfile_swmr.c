@@ -28,7 +28,7 @@ static const rm_metric_spec METRICS[] = {
     {"acc", "fraction", "test accuracy"},
 };
 enum { N_METRICS = 2, LOCKSTEP = 5, TOTAL = 45 };
-static const rm_run_info INFO = {0, 1, 1};
+static const rm_run_info INFO = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
 
 /* The value of metric m at epoch e: exact in binary, different for every cell. */
 static double cell(int64_t e, int m) { return (double)e * 10.0 + m + 0.5; }

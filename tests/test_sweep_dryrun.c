@@ -32,7 +32,7 @@ static void write_run(const rm_sweep *s, const char *id, rm_run_status status, i
     assert_true(i >= 0);
     char path[600];
     snprintf(path, sizeof path, "%s/results/%s.h5", dir, id);
-    rm_run_info info = {0, 1, 1};
+    rm_run_info info = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
     rm_runfile *rf;
     rft_check_ok(rm_runfile_create(path, &s->runs[i].cfg, &info, METRICS, 1, &rf), "rm_runfile_create");
     for (int e = 1; e <= rows; e++) {

@@ -128,7 +128,9 @@ int rm_config_to_yaml(const rm_config *c, char *buf, size_t size);
  * rm_config_setting_hashed is true. Left out: outdir, run_id and checkpoint_every, which
  * do not change the science (resuming elsewhere or with another checkpoint cadence is the
  * same run), and every setting added after regmix 0.1.0 while it has its default value
- * (so adding a setting never changes the identity of existing runs). threads stays in:
+ * (so adding a setting never changes the identity of existing runs). data_dir (where the
+ * data lives) is written with its default value "" whatever it is: not part of the
+ * identity, yet default configurations keep their 0.1.0 hash. threads stays in:
  * the thread count changes the floating-point reduction order and hence the bits.
  * Returns the length or -1. */
 int rm_config_hash_text(const rm_config *c, char *buf, size_t size);
@@ -139,6 +141,9 @@ void rm_config_hash(const rm_config *c, char out[17]);
 /* Table of settings for iteration (HDF5 attributes, help text): name, type, value text. */
 /* 1 if setting i is part of c's hash text (see rm_config_hash_text), else 0. */
 int rm_config_setting_hashed(const rm_config *c, int i);
+/* 1 if setting i enters the hash text with its default value whatever its value
+ * (data_dir), else 0. */
+int rm_config_setting_hashed_as_default(int i);
 typedef enum { RM_SETTING_INT, RM_SETTING_FLOAT, RM_SETTING_STRING } rm_setting_type;
 int rm_config_setting_count(void);
 const char *rm_config_setting_name(int i);

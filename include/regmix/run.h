@@ -97,7 +97,12 @@ typedef struct {
 /* Trains cfg (validated) to the end in <outdir>/<run-id>.h5: creates the run file, or
  * resumes it from its checkpoint; a run completed with this configuration is reported
  * (FINISHED with skipped = 1), not run again. Creates outdir. result may be NULL. Every
- * rank of o->dp calls it with the same cfg. */
+ * rank of o->dp calls it with the same cfg.
+ * Same configuration means the same rm_config_hash of the file's /config yaml under this
+ * build's rules (results/README.md, "Run identity"). An auto-named run (run_id empty)
+ * whose file is not there is also looked for under the name regmix 0.1.0 gave it, whose
+ * hash included data_dir: the outdir file "<model>_<method>_<reg>_seed<N>_<8 hex>.h5"
+ * holding this configuration, so moving the data orphans no run. */
 rm_run_end rm_run(const rm_config *cfg, const rm_run_options *o, rm_run_result *result);
 
 /* The run id: cfg->run_id, else "<model>_<method>_<reg>_seed<seed>_<hash8>" (hash8: the

@@ -56,6 +56,8 @@ typedef struct {
 typedef struct {
     int mpi_rank, mpi_size; /* of the job; 0 and 1 without MPI */
     int threads;            /* OpenMP threads this run uses */
+    int ranks_per_run;      /* ranks training the run together (data parallel); 0 means 1 */
+    const char *data_dir;   /* the folder the data is read from; NULL: not known ("") */
 } rm_run_info;
 
 /* ---------------------------------------------------------------------- writer */
@@ -135,7 +137,10 @@ typedef struct {
 typedef struct {
     char run_id[256];
     char *config_yaml;          /* owned; the resolved configuration */
-    char config_hash[17];
+    char config_hash[17];       /* /config/hash: as the writing version computed it */
+    char identity_hash[17];     /* rm_config_hash of config_yaml under this build's rules: what
+                                   resume and sweeps compare (= config_hash unless the file is
+                                   older than a change of those rules, e.g. data_dir) */
     rm_run_status status;
     char status_reason[256];
     char start_time[32], end_time[32], resume_time[32]; /* ISO 8601 UTC; "" if none */
@@ -144,6 +149,8 @@ typedef struct {
     char regmix_version[64], git_commit[64], onednn_version[64], onednn_isa[64];
     char hdf5_version[64], mpi_version[256], host[256];
     int64_t mpi_rank, mpi_size, threads;
+    int64_t ranks_per_run;      /* 0 in files written before it was recorded */
+    char data_dir[512];         /* "" in files written before it was recorded */
     /* metrics: rows complete rows, epoch[r] and columns[m].values[r] */
     int64_t rows;
     int64_t *epoch;

@@ -136,7 +136,7 @@ static void describe_state(const sweep_opts *o, rm_sweep_run_state state, const 
                  (long long)(sum->has_checkpoint ? sum->checkpoint_epoch : 0));
         break;
     case RM_SWEEP_RUN_OTHER_CONFIG:
-        snprintf(buf, size, "file of another configuration (hash %s): the run will be refused", sum->config_hash);
+        snprintf(buf, size, "file of another configuration (hash %s): the run will be refused", sum->identity_hash);
         break;
     case RM_SWEEP_RUN_UNREADABLE: snprintf(buf, size, "unreadable run file: the run will report it"); break;
     }

@@ -36,7 +36,7 @@ typedef struct {
     double lo, hi;                   /* numeric range, where has_lo / has_hi */
     unsigned char has_lo, has_hi, lo_open, hi_open;
     const char *const *values;       /* K_ENUM: NULL-terminated */
-    unsigned char hash;              /* HASH_ALWAYS (0), HASH_NEVER, HASH_IF_NOT_DEFAULT */
+    unsigned char hash;              /* HASH_ALWAYS (0), HASH_NEVER, HASH_IF_NOT_DEFAULT, HASH_AS_DEFAULT */
 } setting_t;
 
 /* Which settings make a run's identity (rm_config_hash_text):
@@ -45,8 +45,12 @@ typedef struct {
  * - HASH_IF_NOT_DEFAULT: every setting added after 0.1.0. It enters the hash text only
  *   when it differs from its default, so adding a setting keeps the identity (hash, and
  *   the run ids derived from it) of every run written before: old run files keep
- *   resuming. A new setting's default must therefore mean "what regmix did before". */
-enum { HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2 };
+ *   resuming. A new setting's default must therefore mean "what regmix did before".
+ * - HASH_AS_DEFAULT: a 0.1.0 setting taken out of the identity (data_dir: where the data
+ *   lives, recorded in /provenance instead). Its line stays in the hash text but always
+ *   with the default value, so default configurations keep their 0.1.0 hash while two
+ *   runs differing only in it share one. */
+enum { HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2, HASH_AS_DEFAULT = 3 };
 
 static const char *const models[] = {"fmnist-cnn", "preact-resnet18", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
@@ -65,7 +69,7 @@ static const setting_t table[] = {
     /* model and data */
     {"model", K_ENUM, AT(model), "fmnist-cnn", "network architecture", .values = models},
     {"dataset", K_ENUM, AT(dataset), "fashion-mnist", "training and test data", .values = datasets},
-    {"data_dir", K_STR, AT(data_dir), "", "folder of the dataset files; empty: the dataset's default folder"},
+    {"data_dir", K_STR, AT(data_dir), "", "folder of the dataset files; empty: the dataset's default folder", .hash = HASH_AS_DEFAULT},
     {"train_subset", K_I64, AT(train_subset), "0", "training samples used (first N after the seeded shuffle); 0: all", GE(0)},
     {"val_size", K_I64, AT(val_size), "0", "samples held out of the training set for validation; 0: none", GE(0)},
     {"test_subset", K_I64, AT(test_subset), "1000", "test samples evaluated per evaluation; 0: all", GE(0)},
@@ -119,7 +123,7 @@ const char *rm_config_setting_default(int i) { return row(i) ? row(i)->def : NUL
 int rm_config_setting_hashed(const rm_config *c, int i) {
     const setting_t *s = row(i);
     if (!s || s->hash == HASH_NEVER) return 0;
-    if (s->hash == HASH_ALWAYS) return 1;
+    if (s->hash == HASH_ALWAYS || s->hash == HASH_AS_DEFAULT) return 1;
     rm_config d;
     rm_config_defaults(&d);
     char now[RM_CFG_STR * 2], def[RM_CFG_STR * 2];
@@ -127,6 +131,8 @@ int rm_config_setting_hashed(const rm_config *c, int i) {
         return 1;
     return strcmp(now, def) != 0;
 }
+
+int rm_config_setting_hashed_as_default(int i) { return row(i) && row(i)->hash == HASH_AS_DEFAULT; }
 
 rm_setting_type rm_config_setting_type(int i) {
     const setting_t *s = row(i);

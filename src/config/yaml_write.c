@@ -68,10 +68,17 @@ static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) 
     out_t o = {buf, size, 0, 0};
     buf[0] = '\0';
     char text[RM_CFG_STR * 2];
+    rm_config defaults;
+    int have_defaults = 0;
     for (int i = 0; i < rm_config_setting_count(); i++) {
         const char *name = rm_config_setting_name(i);
         if (for_hash && !rm_config_setting_hashed(c, i)) continue;
-        if (rm_config_setting_text(c, i, text, sizeof text) < 0) return -1;
+        const rm_config *from = c;
+        if (for_hash && rm_config_setting_hashed_as_default(i)) { /* data_dir: not the identity */
+            if (!have_defaults) rm_config_defaults(&defaults), have_defaults = 1;
+            from = &defaults;
+        }
+        if (rm_config_setting_text(from, i, text, sizeof text) < 0) return -1;
         puts_(&o, name);
         puts_(&o, ": ");
         if (strcmp(name, "eval_attacks") == 0) {

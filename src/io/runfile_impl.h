@@ -46,6 +46,17 @@ struct rm_runfile {
 rm_status rf_open_checked(const char *path, unsigned flags, hid_t fapl, const char *format,
                           hid_t *out);
 
+/* A stored configuration's identity under this build's rules (include/regmix/config.h:
+ * which settings make the hash): rm_config_hash of /config/yaml read onto the defaults.
+ * For a file written by this version it equals /config/hash; for an older file it may
+ * not (e.g. data_dir was hashed by 0.1.0). A yaml this build cannot read (NULL, or
+ * settings it does not know) gives the stored hash. */
+void rf_identity_hash(const char *yaml, const char *stored, const char *path, char out[17]);
+
+/* The /provenance attributes of the latest (re)start that may change between starts:
+ * ranks_per_run and data_dir (prov: the open /provenance group). */
+rm_status rf_write_start_info(hid_t prov, const rm_run_info *info, const char *path);
+
 /* Checks metric names (charset, length, unique, not "epoch"). */
 rm_status rf_check_metrics(const rm_metric_spec *metrics, int n_metrics);
 

@@ -67,6 +67,9 @@ static rm_status read_provenance(hid_t file, rm_run_summary *s, const char *path
     if (st == RM_OK) st = rm_h5_attr_read_i64(g, "mpi_rank", &s->mpi_rank, NULL, path, RF_PROV);
     if (st == RM_OK) st = rm_h5_attr_read_i64(g, "mpi_size", &s->mpi_size, NULL, path, RF_PROV);
     if (st == RM_OK) st = rm_h5_attr_read_i64(g, "threads", &s->threads, NULL, path, RF_PROV);
+    int found; /* recorded since 0.2: absent from older files */
+    if (st == RM_OK) st = rm_h5_attr_read_i64(g, "ranks_per_run", &s->ranks_per_run, &found, path, RF_PROV);
+    if (st == RM_OK) st = rm_h5_attr_read_str(g, "data_dir", s->data_dir, sizeof s->data_dir, &found, path, RF_PROV);
     H5Gclose(g);
     RM_TRY(st);
     char status[RM_H5_STATUS_LEN + 1];
@@ -159,6 +162,7 @@ rm_status rm_runfile_read(const char *path, rm_run_summary *out) {
         st = rm_h5_attr_read_str(g, "hash", out->config_hash, sizeof out->config_hash, NULL, path,
                                  RF_CONFIG);
     rm_h5_close(g);
+    if (st == RM_OK) rf_identity_hash(out->config_yaml, out->config_hash, path, out->identity_hash);
     if (st == RM_OK) st = read_provenance(file, out, path);
     if (st == RM_OK) st = read_metrics(file, out, path);
     if (H5Fclose(file) < 0 && st == RM_OK) st = RM_H5_FAIL("H5Fclose", path, NULL);

@@ -15,7 +15,8 @@ extern char **environ;
 
 /* What the read-only pass learns about the file. */
 typedef struct {
-    char hash[17];
+    char hash[17];         /* /config/hash as stored */
+    char identity[17];     /* the stored configuration's hash under this build's rules */
     char **columns;
     int n_columns;
     int64_t rows;
@@ -64,6 +65,10 @@ static rm_status read_state(const char *path, file_state *fs) {
     hid_t cfg = H5Gopen2(file, RF_CONFIG, H5P_DEFAULT), met = -1, prov = -1;
     if (cfg < 0) st = RM_H5_FAIL("H5Gopen2", path, RF_CONFIG);
     if (st == RM_OK) st = rm_h5_attr_read_str(cfg, "hash", fs->hash, sizeof fs->hash, NULL, path, RF_CONFIG);
+    char *yaml = NULL;
+    if (st == RM_OK) st = rm_h5_attr_read_str_alloc(cfg, "yaml", &yaml, path, RF_CONFIG);
+    if (st == RM_OK) rf_identity_hash(yaml, fs->hash, path, fs->identity);
+    free(yaml);
     int found = 0;
     char tmp[8];
     if (st == RM_OK) st = rm_h5_attr_read_str(cfg, "previous_hashes", tmp, sizeof tmp, &found, path, RF_CONFIG);
@@ -140,15 +145,18 @@ static rm_status rewrite(rm_runfile *rf, const file_state *fs, const rm_config *
     host[sizeof host - 1] = '\0';
 
     /* One line per resume: when, where, which build, what was kept. */
-    size_t len = strlen(fs->resume_log) + 512;
+    size_t len = strlen(fs->resume_log) + 1024;
     char *log = malloc(len);
     if (!log) return rm_fail(RM_ERR_NOMEM, "out of memory resuming %s", path);
-    snprintf(log, len, "%s%s host=%s rank=%d/%d threads=%d regmix=%s commit=%s previous=%s rows_kept=%lld%s\n",
-             fs->resume_log, now, host, info->mpi_rank, info->mpi_size, info->threads, REGMIX_VERSION,
-             REGMIX_GIT_COMMIT, fs->status, (long long)keep, config_changed ? " config=replaced" : "");
+    snprintf(log, len, "%s%s host=%s rank=%d/%d threads=%d ranks_per_run=%d regmix=%s commit=%s previous=%s "
+             "rows_kept=%lld%s data_dir=%.200s\n",
+             fs->resume_log, now, host, info->mpi_rank, info->mpi_size, info->threads,
+             info->ranks_per_run > 0 ? info->ranks_per_run : 1, REGMIX_VERSION, REGMIX_GIT_COMMIT, fs->status,
+             (long long)keep, config_changed ? " config=replaced" : "", info->data_dir ? info->data_dir : "");
     hid_t prov = H5Gopen2(rf->file, RF_PROV, H5P_DEFAULT);
     rm_status st = prov < 0 ? RM_H5_FAIL("H5Gopen2", path, RF_PROV)
                             : rm_h5_attr_write_str(prov, "resume_log", log, path, RF_PROV);
+    if (st == RM_OK) st = rf_write_start_info(prov, info, path);
     rm_h5_close(prov);
     free(log);
     RM_TRY(st);
@@ -186,12 +194,14 @@ rm_status rm_runfile_resume(const char *path, const rm_config *cfg, const rm_run
     char want[17];
     rm_config_hash(cfg, want);
     want[16] = '\0';
-    int changed = st == RM_OK && strcmp(fs.hash, want) != 0;
+    /* the file's configuration as this build hashes it: a file written before a change
+     * of the hash rules (data_dir left the identity) still resumes */
+    int changed = st == RM_OK && strcmp(fs.identity, want) != 0;
     if (changed && !force)
         st = rm_fail(RM_ERR_STATE,
                      "%s: configuration hash differs: the file has %s, this run has %s; refusing to "
                      "resume with another configuration (force accepts it and rewrites /config)",
-                     path, fs.hash, want);
+                     path, fs.identity, want);
     if (st == RM_OK) {
         rm_copy_str(rep.file_hash, sizeof rep.file_hash, fs.hash);
         rm_copy_str(rep.previous_reason, sizeof rep.previous_reason, fs.reason);

@@ -1,6 +1,9 @@
 /* One run on its leader (or alone): lock, open or resume, the epoch loop with its
  * checkpoint cadence, preemption, the final status. Reports through events. */
+#define _XOPEN_SOURCE 700 /* realpath (POSIX XSI) */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +58,16 @@ static rm_run_end setup_failed(const run_ctx *c, rm_run_end end, rm_run_result *
     return end;
 }
 
+/* Where the data is read from, for /provenance: data_dir or the dataset's default
+ * folder, made absolute when it exists (the identity does not include it, so the record
+ * says where this start found the data). */
+static void run_data_dir(const rm_config *cfg, char *out, size_t size) {
+    const char *dir = cfg->data_dir[0] ? cfg->data_dir : rm_dataset_default_dir(cfg->dataset);
+    char abs[PATH_MAX];
+    if (dir && realpath(dir, abs)) dir = abs;
+    snprintf(out, size, "%s", dir ? dir : "");
+}
+
 /* Opens the run file: creates it, or resumes it from its checkpoint. *skip = 1 when the
  * run is already completed with this configuration. */
 static rm_status open_run(const run_ctx *c, rm_trainer *t, rm_runfile **rf, int *skip) {
@@ -66,7 +79,10 @@ static rm_status open_run(const run_ctx *c, rm_trainer *t, rm_runfile **rf, int 
         const rm_metric_def *m = rm_trainer_metric(t, i + 1);
         specs[i] = (rm_metric_spec){m->name, m->units, m->description};
     }
-    rm_run_info info = {o->mpi_rank, o->mpi_size, o->threads};
+    char data_dir[PATH_MAX];
+    run_data_dir(c->cfg, data_dir, sizeof data_dir);
+    rm_run_info info = {.mpi_rank = o->mpi_rank, .mpi_size = o->mpi_size, .threads = o->threads,
+                        .ranks_per_run = o->dp ? rm_dp_size(o->dp) : 1, .data_dir = data_dir};
     struct stat sb;
     *skip = 0;
     if (stat(c->path, &sb) != 0) return rm_runfile_create(c->path, c->cfg, &info, specs, nm, rf);
@@ -114,6 +130,8 @@ rm_run_end rm_run(const rm_config *cfg, const rm_run_options *o, rm_run_result *
     char run_id[256], path[768];
     rm_run_id(cfg, run_id, sizeof run_id);
     snprintf(path, sizeof path, "%s/%s.h5", cfg->outdir, run_id);
+    struct stat sb;
+    if (stat(path, &sb) != 0) run_find_renamed(cfg, run_id, sizeof run_id, path, sizeof path);
     run_ctx c = {cfg, o, run_id, path};
     if (result) *result = (rm_run_result){0};
     int leader = !o->dp || rm_dp_rank(o->dp) == 0;

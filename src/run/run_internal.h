@@ -2,6 +2,7 @@
 #ifndef REGMIX_RUN_INTERNAL_H
 #define REGMIX_RUN_INTERNAL_H
 
+#include "regmix/data.h"
 #include "regmix/run.h"
 
 /* One run in progress: what every event carries. */
@@ -26,6 +27,13 @@ rm_status run_from_leader(const rm_run_options *o, double *v, int n);
 /* A follower of a data-parallel group (o->dp rank > 0): trains in step with the leader,
  * writes nothing. */
 rm_run_end run_follow(const run_ctx *c, rm_run_result *result);
+
+/* An auto-named run (cfg->run_id empty) whose file <outdir>/<run_id>.h5 does not exist
+ * may have been written under another hash: an older version hashed more settings (0.1.0:
+ * data_dir). Looks in outdir for "<model>_<method>_<reg>_seed<N>_<8 hex>.h5" files whose
+ * configuration is cfg's by today's rules (rm_run_summary.identity_hash); on a match
+ * (the first by name) replaces run_id and path with it and returns 1, else 0. */
+int run_find_renamed(const rm_config *cfg, char *run_id, size_t id_size, char *path, size_t path_size);
 
 /* One writer per run: an advisory lock on <run>.h5.lock, held for the whole run. */
 rm_status run_lock(const char *path, int *fd_out);

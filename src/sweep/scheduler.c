@@ -67,7 +67,7 @@ rm_sweep_run_state rm_sweep_run_check(const rm_sweep_run *r, rm_run_summary *sum
         return RM_SWEEP_RUN_UNREADABLE;
     }
     rm_sweep_run_state state;
-    if (strcmp(sum.config_hash, r->hash)) state = RM_SWEEP_RUN_OTHER_CONFIG;
+    if (strcmp(sum.identity_hash, r->hash)) state = RM_SWEEP_RUN_OTHER_CONFIG; /* as resume judges it */
     else if (sum.status == RM_RUN_COMPLETED) state = RM_SWEEP_RUN_COMPLETED;
     else if (sum.status == RM_RUN_FAILED || sum.status == RM_RUN_DIVERGED) state = RM_SWEEP_RUN_FAILED;
     else state = RM_SWEEP_RUN_RESUMABLE;

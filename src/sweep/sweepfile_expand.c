@@ -176,7 +176,7 @@ static rm_status check_unique(const sw_file *f, const rm_sweep *s) {
         if (pass == 0)
             st = rm_fail(RM_ERR_ARG, "%s:%d: runs '%s' and '%s' are the same configuration (hash %s): %s; "
                          "the same value written twice, or an axis that does not change the run "
-                         "(outdir, checkpoint_every)", f->path, line, a->id, b->id, a->hash, diff);
+                         "(outdir, checkpoint_every, data_dir)", f->path, line, a->id, b->id, a->hash, diff);
         else
             st = rm_fail(RM_ERR_ARG, "%s:%d: two runs get the id '%s' once characters outside "
                          "[A-Za-z0-9.+-] are replaced: %s; write one of the values differently",
