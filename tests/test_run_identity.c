@@ -154,8 +154,8 @@ static void test_old_file_resumes_with_moved_data(void **state) {
     assert_int_equal(s.rows, 2);
     assert_true(s.columns[0].values[1] == 99.0);
     assert_string_equal(s.config_hash, old_hash);
-    assert_string_equal(s.data_dir, "/new/place");
-    assert_int_equal(s.ranks_per_run, 2);
+    assert_string_equal(s.data_dir, "/new/place"); /* where the latest start read the data */
+    assert_int_equal(s.ranks_per_run, 1);          /* the first start's, like mpi_size; the resume's: in the log */
     assert_int_equal(s.resume_count, 1);
     rm_config back;
     rm_config_defaults(&back);
@@ -172,6 +172,20 @@ static void test_old_file_resumes_with_moved_data(void **state) {
     assert_non_null(strstr(log, " data_dir=/new/place\n"));
     H5free_memory(log);
     H5Tclose(t), H5Aclose(a), H5Gclose(g), H5Fclose(f);
+
+    /* regmix inspect shows both hashes, the ranks and the folder */
+    char cmd[800], out[16384];
+    snprintf(cmd, sizeof cmd, "'%s' inspect '%s' 2>&1", REGMIX_BINARY, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    char want[128];
+    snprintf(want, sizeof want, "config      hash %s (written by an older version; %s by today's rules)\n", old_hash,
+             today);
+    if (!strstr(out, want) || !strstr(out, "MPI rank 0 of 1, 1 threads, 1 rank per run\n") || !strstr(out, "\ndata        /new/place\n"))
+        fail_msg("inspect:\n%s", out);
 }
 
 static void test_new_file_records_start_info(void **state) {

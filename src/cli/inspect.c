@@ -26,8 +26,11 @@ static void print_header(const rm_run_summary *s, const char *path) {
                s->resume_count == 1 ? "" : "s", s->resume_time);
     printf("build       regmix %s (commit %s), oneDNN %s (%s), HDF5 %s\n", s->regmix_version,
            s->git_commit, s->onednn_version, s->onednn_isa, s->hdf5_version);
-    printf("process     host %s, MPI rank %lld of %lld, %lld threads\n", s->host,
+    printf("process     host %s, MPI rank %lld of %lld, %lld threads", s->host,
            (long long)s->mpi_rank, (long long)s->mpi_size, (long long)s->threads);
+    if (s->ranks_per_run > 0) printf(", %lld rank%s per run", (long long)s->ranks_per_run, s->ranks_per_run == 1 ? "" : "s");
+    printf("\n");
+    if (s->data_dir[0]) printf("data        %s\n", s->data_dir);
     printf("MPI         %s\n", s->mpi_version);
     if (s->has_checkpoint == 1)
         printf("checkpoint  epoch %lld, iteration %lld, %lld optimiser steps\n",
@@ -38,7 +41,9 @@ static void print_header(const rm_run_summary *s, const char *path) {
 }
 
 static void print_config(const rm_run_summary *s) {
-    printf("config      hash %s\n", s->config_hash);
+    printf("config      hash %s", s->config_hash);
+    if (strcmp(s->identity_hash, s->config_hash)) printf(" (written by an older version; %s by today's rules)", s->identity_hash);
+    printf("\n");
     const char *p = s->config_yaml ? s->config_yaml : "";
     while (*p) {
         size_t n = strcspn(p, "\n");

@@ -53,9 +53,8 @@ rm_status rf_open_checked(const char *path, unsigned flags, hid_t fapl, const ch
  * settings it does not know) gives the stored hash. */
 void rf_identity_hash(const char *yaml, const char *stored, const char *path, char out[17]);
 
-/* The /provenance attributes of the latest (re)start that may change between starts:
- * ranks_per_run and data_dir (prov: the open /provenance group). */
-rm_status rf_write_start_info(hid_t prov, const rm_run_info *info, const char *path);
+/* /provenance/data_dir: where this (re)start reads the data (prov: the open group). */
+rm_status rf_write_data_dir(hid_t prov, const rm_run_info *info, const char *path);
 
 /* Checks metric names (charset, length, unique, not "epoch"). */
 rm_status rf_check_metrics(const rm_metric_spec *metrics, int n_metrics);

@@ -156,7 +156,7 @@ static rm_status rewrite(rm_runfile *rf, const file_state *fs, const rm_config *
     hid_t prov = H5Gopen2(rf->file, RF_PROV, H5P_DEFAULT);
     rm_status st = prov < 0 ? RM_H5_FAIL("H5Gopen2", path, RF_PROV)
                             : rm_h5_attr_write_str(prov, "resume_log", log, path, RF_PROV);
-    if (st == RM_OK) st = rf_write_start_info(prov, info, path);
+    if (st == RM_OK) st = rf_write_data_dir(prov, info, path);
     rm_h5_close(prov);
     free(log);
     RM_TRY(st);

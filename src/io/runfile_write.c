@@ -99,8 +99,7 @@ static void mpi_version(char *out, size_t size) {
     rm_copy_str(out, size, buf);
 }
 
-rm_status rf_write_start_info(hid_t prov, const rm_run_info *info, const char *path) {
-    RM_TRY(rm_h5_attr_write_i64(prov, "ranks_per_run", info->ranks_per_run > 0 ? info->ranks_per_run : 1, path, RF_PROV));
+rm_status rf_write_data_dir(hid_t prov, const rm_run_info *info, const char *path) {
     return rm_h5_attr_write_str(prov, "data_dir", info->data_dir ? info->data_dir : "", path, RF_PROV);
 }
 
@@ -126,7 +125,9 @@ static rm_status write_provenance(hid_t file, const rm_run_info *info, const cha
     if (st == RM_OK) st = rm_h5_attr_write_i64(g, "mpi_rank", info->mpi_rank, path, RF_PROV);
     if (st == RM_OK) st = rm_h5_attr_write_i64(g, "mpi_size", info->mpi_size, path, RF_PROV);
     if (st == RM_OK) st = rm_h5_attr_write_i64(g, "threads", info->threads, path, RF_PROV);
-    if (st == RM_OK) st = rf_write_start_info(g, info, path);
+    if (st == RM_OK)
+        st = rm_h5_attr_write_i64(g, "ranks_per_run", info->ranks_per_run > 0 ? info->ranks_per_run : 1, path, RF_PROV);
+    if (st == RM_OK) st = rf_write_data_dir(g, info, path);
     if (st == RM_OK) st = rm_h5_attr_write_str(g, "resume_log", "", path, RF_PROV);
     /* The SWMR-updatable part. */
     if (st == RM_OK) st = rm_h5_scalar_str_create(g, "status", RM_H5_STATUS_LEN, "running", path, RF_STATUS);
