@@ -55,8 +55,8 @@ typedef struct {
     const char *run_id, *path; /* the run's id and file */
     const rm_config *cfg;
     int dp_rank;               /* rank in the data-parallel group; 0 when alone */
-    /* BATCH (and STOPPED: epoch) */
-    int epoch;                 /* 1-based epoch being trained */
+    /* BATCH, STOPPED: the 1-based epoch being trained; EPOCH: epochs completed */
+    int epoch;
     int64_t done, total;       /* batches done in the epoch, batches in the epoch */
     double seconds;            /* BATCH: seconds in this epoch so far; STARTED: setup time */
     /* EPOCH, FINISHED: row[rm_trainer_metric_count(trainer)], named by rm_trainer_metric */
