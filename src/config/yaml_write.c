@@ -71,7 +71,9 @@ static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) 
     for (int i = 0; i < rm_config_setting_count(); i++) {
         const char *name = rm_config_setting_name(i);
         if (for_hash && !rm_config_setting_hashed(c, i)) continue;
-        if (rm_config_setting_text(c, i, text, sizeof text) < 0) return -1;
+        int n = for_hash ? rm_config_setting_hash_value(c, i, text, sizeof text)
+                         : rm_config_setting_text(c, i, text, sizeof text);
+        if (n < 0) return -1;
         puts_(&o, name);
         puts_(&o, ": ");
         if (strcmp(name, "eval_attacks") == 0) {
