@@ -221,7 +221,8 @@ void rm_config_setting_range(int i, char *buf, size_t size) {
         return;
     case K_STR: snprintf(buf, size, "text, at most %zu bytes", s->size - 1); return;
     case K_ID:
-        snprintf(buf, size, "letters, digits and . _ + = -, at most %zu bytes", s->size - 1);
+        snprintf(buf, size, "letters, digits and . _ + = -, not starting with . or -, at most %zu bytes",
+                 s->size - 1);
         return;
     default: break;
     }
