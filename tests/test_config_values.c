@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "regmix/config.h"
 
@@ -44,6 +45,7 @@ static void test_defaults(void **state) {
     assert_string_equal(c.method, "pgi");
     assert_string_equal(c.reg, "regmix");
     assert_true(c.alpha == 1.0 && c.beta == 0.5 && c.gamma == 1.0 && c.lambda == 10.0);
+    assert_true(c.trades_beta == 6.0);
     assert_int_equal(c.amr_stop_f, 0);
     assert_int_equal(c.amr_stop_i, 0);
     assert_string_equal(c.agr_dir, "c||f");
@@ -83,7 +85,7 @@ static void test_setting_table(void **state) {
     (void)state;
     static const char *const names[] = {
         "model", "dataset", "data_dir", "train_subset", "val_size", "test_subset", "augment",
-        "method", "reg", "alpha", "beta", "gamma", "lambda", "amr_stop_f", "amr_stop_i", "agr_dir",
+        "method", "reg", "alpha", "beta", "trades_beta", "gamma", "lambda", "amr_stop_f", "amr_stop_i", "agr_dir",
         "agr_detach", "label_smoothing", "eps", "step", "reset_every", "pgi_momentum",
         "train_attack_steps", "epochs", "batch", "lr", "lr_schedule", "momentum", "weight_decay",
         "seed", "threads", "eval_attacks", "eval_every", "co_threshold", "outdir", "run_id",
@@ -401,6 +403,9 @@ static void test_validate_cross_field(void **state) {
     EXPECT_OK(rm_config_set(&c, "val_size", "1000", NULL));
     EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "val_size 1000 leaves no training samples out of train_subset 1000");
     EXPECT_OK(rm_config_set(&c, "val_size", "999", NULL));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG,
+               "batch 128 is larger than the 1 training samples (train_subset 1000 - val_size 999)");
+    EXPECT_OK(rm_config_set(&c, "val_size", "872", NULL)); /* 128 left: one full batch */
     EXPECT_OK(rm_config_validate(&c));
 
     /* a struct filled by code is checked again */
@@ -558,6 +563,100 @@ static void test_co_flag(void **state) {
     assert_int_equal(rm_config_co_attacks(&c, &f, &p), 0);
 }
 
+/* Bad input of issue 9 item 4, each refused with a message naming the setting. */
+static void test_input_checks(void **state) {
+    (void)state;
+    rm_config c;
+    rm_config_defaults(&c);
+    /* eps: negative, NaN, infinite; a NaN filled in by code */
+    EXPECT_ERR(rm_config_set(&c, "eps", "-0.1", "cl"), RM_ERR_ARG, "cl: eps: -0.1 is out of range (number in [0, 1])");
+    EXPECT_ERR(rm_config_set(&c, "eps", "nan", "cl"), RM_ERR_ARG, "cl: eps: expected a number, got 'nan'");
+    EXPECT_ERR(rm_config_set(&c, "eps", "inf", "cl"), RM_ERR_ARG, "cl: eps: expected a number, got 'inf'");
+    EXPECT_ERR(rm_config_set(&c, "step", "NaN", "cl"), RM_ERR_ARG, "cl: step: expected a number, got 'NaN'");
+    EXPECT_ERR(rm_config_set(&c, "eps", "1/0", "cl"), RM_ERR_ARG, "eps: expected a number, got '1/0' (division by zero)");
+    rm_config d = c;
+    d.step = NAN;
+    EXPECT_ERR(rm_config_validate(&d), RM_ERR_ARG, "step: nan is not a finite number");
+
+    /* step against eps: up to 2 eps is a real choice (FGSM-RS takes 1.25 eps), beyond it
+     * the projection makes it the same attack as 2 eps */
+    EXPECT_OK(rm_config_set(&c, "eps", "0.1", NULL));
+    EXPECT_OK(rm_config_set(&c, "step", "0.2", NULL));
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "step", "0.21", NULL));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG,
+               "step: 0.21 is more than 2 x eps (eps 0.1): every sign step that large lands on the eps-ball's "
+               "boundary, exactly as step 0.2 does; use step <= 0.2");
+    EXPECT_OK(rm_config_set(&c, "method", "fgsm-rs", NULL));
+    EXPECT_OK(rm_config_set(&c, "eps", "8/255", NULL));
+    EXPECT_OK(rm_config_set(&c, "step", "10/255", NULL)); /* 1.25 eps */
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "step", "16/255", NULL)); /* exactly 2 eps */
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "step", "17/255", NULL));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "step: 0.06666666666666667 is more than 2 x eps");
+    EXPECT_OK(rm_config_set(&c, "eps", "0", NULL)); /* no perturbation: any step */
+    EXPECT_OK(rm_config_validate(&c));
+    rm_config_defaults(&c);
+    EXPECT_OK(rm_config_set(&c, "eps", "8/255", NULL)); /* the default step 0.1 is 3.2 eps */
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "step: 0.1 is more than 2 x eps (eps 0.03137254901960784)");
+
+    /* TRADES' weight is trades_beta; a beta given with trades (its 0.1 meaning) is refused */
+    rm_config_defaults(&c);
+    EXPECT_OK(rm_config_set(&c, "method", "trades", NULL));
+    EXPECT_OK(rm_config_set(&c, "reg", "none", NULL));
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "beta", "6", NULL));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG,
+               "beta: 6 is the AMR weight (reg amr and regmix) and does nothing with method trades; TRADES' weight "
+               "is trades_beta (regmix 0.1 used beta for it: write trades_beta=6)");
+    EXPECT_OK(rm_config_set(&c, "beta", "0.5", NULL));
+    EXPECT_OK(rm_config_set(&c, "trades_beta", "3", NULL));
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_ERR(rm_config_set(&c, "trades_beta", "-1", "cl"), RM_ERR_ARG, "cl: trades_beta: -1 is out of range (number >= 0)");
+
+    /* unknown model and dataset, with a suggestion */
+    EXPECT_ERR(rm_config_set(&c, "model", "fmnist_cnn", "cl"), RM_ERR_ARG,
+               "cl: model: unknown value 'fmnist_cnn' (expected fmnist-cnn | preact-resnet18); did you mean 'fmnist-cnn'?");
+    EXPECT_ERR(rm_config_set(&c, "model", "preact-resnet", "cl"), RM_ERR_ARG, "did you mean 'preact-resnet18'?");
+    EXPECT_ERR(rm_config_set(&c, "dataset", "cifar-10", "cl"), RM_ERR_ARG,
+               "cl: dataset: unknown value 'cifar-10' (expected fashion-mnist | mnist | cifar10 | cifar100); did you mean 'cifar10'?");
+    EXPECT_ERR(rm_config_set(&c, "dataset", "fashion_mnist", "cl"), RM_ERR_ARG, "did you mean 'fashion-mnist'?");
+
+    /* run ids that would leave the output directory */
+    static const char *const escapes[] = {"..", "../x", "/etc/passwd", "a/b", ".hidden", "-x", "a\\b", "a b"};
+    for (size_t k = 0; k < sizeof escapes / sizeof escapes[0]; k++) {
+        char frag[160];
+        snprintf(frag, sizeof frag, "cl: run_id: '%s' is not a valid run id", escapes[k]);
+        EXPECT_ERR(rm_config_set(&c, "run_id", escapes[k], "cl"), RM_ERR_ARG, frag);
+    }
+    EXPECT_OK(rm_config_set(&c, "run_id", "a..b", NULL)); /* dots inside a name stay in the folder */
+}
+
+/* The checks that need the machine and the data (rm_config_check_run). */
+static void test_check_run(void **state) {
+    (void)state;
+    rm_config c;
+    rm_config_defaults(&c);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_true(cpus >= 1);
+    char v[32], frag[160];
+    snprintf(v, sizeof v, "%ld", cpus);
+    EXPECT_OK(rm_config_set(&c, "threads", v, NULL));
+    EXPECT_OK(rm_config_check_run(&c, 60000));
+    snprintf(v, sizeof v, "%ld", cpus + 1);
+    EXPECT_OK(rm_config_set(&c, "threads", v, NULL));
+    EXPECT_OK(rm_config_validate(&c)); /* a run file from a bigger node still loads */
+    snprintf(frag, sizeof frag, "threads: %ld is more than the %ld CPUs online on this machine", cpus + 1, cpus);
+    EXPECT_ERR(rm_config_check_run(&c, 60000), RM_ERR_ARG, frag);
+
+    rm_config_defaults(&c);
+    EXPECT_OK(rm_config_check_run(&c, 128));
+    EXPECT_ERR(rm_config_check_run(&c, 127), RM_ERR_ARG,
+               "batch 128 is larger than the 127 training samples of fashion-mnist (after train_subset 0 and val_size 0)");
+    EXPECT_OK(rm_config_check_run(&c, -1)); /* no count: no data check */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -573,6 +672,8 @@ int main(void) {
         cmocka_unit_test(test_eval_attack_specs),
         cmocka_unit_test(test_eval_attack_lists),
         cmocka_unit_test(test_co_flag),
+        cmocka_unit_test(test_input_checks),
+        cmocka_unit_test(test_check_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

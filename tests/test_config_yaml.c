@@ -231,6 +231,7 @@ static const char *const default_yaml =
     "reg: regmix\n"
     "alpha: 1\n"
     "beta: 0.5\n"
+    "trades_beta: 6\n"
     "gamma: 1\n"
     "lambda: 10\n"
     "amr_stop_f: false\n"
@@ -308,6 +309,7 @@ static void set_all(rm_config *c) {
         {"reg", "amr"},
         {"alpha", "1/3"},
         {"beta", "1e-300"},
+        {"trades_beta", "2.5"},
         {"gamma", "0.30000000000000004"},
         {"lambda", "1e22"},
         {"amr_stop_f", "on"},
@@ -392,15 +394,17 @@ static uint64_t fnv1a(const char *s, size_t n) {
     return h;
 }
 
-/* to_yaml's text without the outdir, run_id and checkpoint_every lines, and with the
- * data_dir line at its default value (where the data lives is not the run's identity). */
+/* to_yaml's text without the outdir, run_id and checkpoint_every lines, with the
+ * data_dir line at its default value (where the data lives is not the run's identity)
+ * and without trades_beta (only a trades run's hash has its value, on the beta line). */
 static void science_lines(const char *yaml, char *out) {
     out[0] = '\0';
     for (const char *p = yaml; *p;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
         if (!strncmp(p, "data_dir:", 9)) strcat(out, "data_dir: \"\"\n");
-        else if (strncmp(p, "outdir:", 7) && strncmp(p, "run_id:", 7) && strncmp(p, "checkpoint_every:", 17))
+        else if (strncmp(p, "outdir:", 7) && strncmp(p, "run_id:", 7) && strncmp(p, "checkpoint_every:", 17) &&
+                 strncmp(p, "trades_beta:", 12))
             strncat(out, p, len);
         p += len;
     }
@@ -479,9 +483,12 @@ static void test_hash_stable_across_versions(void **state) {
     char h[17];
     rm_config_hash(&c, h);
     assert_string_equal(h, "eb2f08e24389cc67");
+    /* 0.1.0's TRADES run had beta=6; today that weight is trades_beta (default 6) */
     EXPECT_OK(rm_config_set(&c, "method", "trades", NULL));
     EXPECT_OK(rm_config_set(&c, "reg", "none", NULL));
-    EXPECT_OK(rm_config_set(&c, "beta", "6", NULL));
+    rm_config_hash(&c, h);
+    assert_string_equal(h, "93794e2700b2313d");
+    EXPECT_OK(rm_config_set(&c, "trades_beta", "6", NULL));
     rm_config_hash(&c, h);
     assert_string_equal(h, "93794e2700b2313d");
     /* data_dir left the identity after 0.1.0 (a run's data may move): any value hashes
@@ -510,6 +517,100 @@ static void test_hash_stable_across_versions(void **state) {
     }
 }
 
+/* The /config yaml a TRADES run file of regmix 0.1.0 holds (written by 0.1.0's
+ * rm_config_to_yaml, commit 99b8138, for method=trades reg=none beta=3): no trades_beta,
+ * the TRADES weight in beta. */
+static const char legacy_trades_yaml[] =
+    "model: fmnist-cnn\ndataset: fashion-mnist\ndata_dir: \"\"\ntrain_subset: 0\nval_size: 0\n"
+    "test_subset: 1000\naugment: -1\nmethod: trades\nreg: none\nalpha: 1\nbeta: 3\ngamma: 1\nlambda: 10\n"
+    "amr_stop_f: false\namr_stop_i: false\nagr_dir: \"c||f\"\nagr_detach: false\nlabel_smoothing: 0.6\n"
+    "eps: 0.1\nstep: 0.1\nreset_every: 40\npgi_momentum: 0.3\ntrain_attack_steps: 10\nepochs: 8\nbatch: 128\n"
+    "lr: 0.1\nlr_schedule: multistep\nmomentum: 0.9\nweight_decay: 0.0005\nseed: 0\nthreads: 0\n"
+    "eval_attacks: [clean, fgsm, pgd20, cw20]\neval_every: 1\nco_threshold: 0.5\noutdir: results/runs\n"
+    "run_id: \"\"\ncheckpoint_every: 1\n";
+
+/* TRADES' own weight: the identities of 0.1.0's TRADES runs (hashes computed by 0.1.0's
+ * code for beta 6, 3 and 0.5) are those of the same weights in trades_beta; an old run
+ * file reads back with its weight; trades_beta does not touch other methods' identity. */
+static void test_trades_weight(void **state) {
+    (void)state;
+    static const struct {
+        const char *weight, *hash010;
+    } pinned[] = {{"6", "93794e2700b2313d"}, {"3", "1f83cbc40d35835c"}, {"1/2", "2da79a12dd0bfa7c"}};
+    rm_config c;
+    char h[17];
+    for (size_t k = 0; k < sizeof pinned / sizeof pinned[0]; k++) {
+        rm_config_defaults(&c);
+        EXPECT_OK(rm_config_set(&c, "method", "trades", NULL));
+        EXPECT_OK(rm_config_set(&c, "reg", "none", NULL));
+        EXPECT_OK(rm_config_set(&c, "trades_beta", pinned[k].weight, NULL));
+        EXPECT_OK(rm_config_validate(&c));
+        rm_config_hash(&c, h);
+        assert_string_equal(h, pinned[k].hash010);
+    }
+    /* beta itself is not what a TRADES hash holds (and validation refuses it) */
+    EXPECT_OK(rm_config_set(&c, "beta", "3", NULL));
+    rm_config_hash(&c, h);
+    assert_string_equal(h, "2da79a12dd0bfa7c");
+
+    /* an old run file: beta 3 was the TRADES weight */
+    rm_config old;
+    rm_config_defaults(&old);
+    EXPECT_OK(rm_config_load_yaml_text(&old, legacy_trades_yaml, "old.h5"));
+    assert_true(old.trades_beta == 3.0 && old.beta == 0.5);
+    EXPECT_OK(rm_config_validate(&old));
+    rm_config_hash(&old, h);
+    assert_string_equal(h, "1f83cbc40d35835c");
+    /* written again today, it keeps trades_beta and reads back unchanged */
+    char yaml[RM_CFG_YAML_MAX];
+    assert_true(rm_config_to_yaml(&old, yaml, sizeof yaml) > 0);
+    assert_non_null(strstr(yaml, "\nbeta: 0.5\ntrades_beta: 3\n"));
+    rm_config back;
+    rm_config_defaults(&back);
+    EXPECT_OK(rm_config_load_yaml_text(&back, yaml, "new.h5"));
+    assert_true(back.trades_beta == 3.0 && back.beta == 0.5);
+    /* the legacy reading is for run files only: a user's file with beta for trades is
+     * read as written, and refused by validation with the new name */
+    rm_config user;
+    rm_config_defaults(&user);
+    EXPECT_OK(rm_config_load_yaml(&user, write_file("method: trades\nreg: none\nbeta: 3\n")));
+    assert_true(user.beta == 3.0 && user.trades_beta == 6.0);
+    EXPECT_ERR(rm_config_validate(&user), RM_ERR_ARG, "write trades_beta=3");
+    /* an old non-TRADES run file is read as it is */
+    char pgi_yaml[sizeof legacy_trades_yaml];
+    snprintf(pgi_yaml, sizeof pgi_yaml, "%s", legacy_trades_yaml);
+    memcpy(strstr(pgi_yaml, "method: trades\nreg: none"), "method: pgi   \nreg: amr ", 24);
+    rm_config_defaults(&old);
+    EXPECT_OK(rm_config_load_yaml_text(&old, pgi_yaml, "old.h5"));
+    assert_true(old.beta == 3.0 && old.trades_beta == 6.0);
+
+    /* other methods: trades_beta does nothing and is not hashed */
+    rm_config a, b;
+    rm_config_defaults(&a);
+    b = a;
+    EXPECT_OK(rm_config_set(&b, "trades_beta", "3", NULL));
+    char ha[17], hb[17];
+    rm_config_hash(&a, ha);
+    rm_config_hash(&b, hb);
+    assert_string_equal(ha, hb);
+    assert_string_equal(ha, "eb2f08e24389cc67");
+}
+
+/* A file far larger than any run file is refused before it is parsed. */
+static void test_huge_file(void **state) {
+    (void)state;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    static char line[1024];
+    memset(line, '#', sizeof line - 1);
+    line[sizeof line - 2] = '\n';
+    for (int k = 0; k < 1100; k++) assert_true(fputs(line, f) >= 0); /* 1100 KiB of comments */
+    assert_int_equal(fclose(f), 0);
+    rm_config c;
+    rm_config_defaults(&c);
+    EXPECT_ERR(rm_config_load_yaml(&c, path), RM_ERR_FORMAT, "run.yaml: larger than 1048576 bytes; not a run file");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_stable_across_versions),
@@ -519,6 +620,8 @@ int main(void) {
         cmocka_unit_test(test_default_yaml_text),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_trades_weight),
+        cmocka_unit_test(test_huge_file),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -260,6 +260,7 @@ static void test_eval_attacks_axis(void **state) {
         "name: ev\n"
         "base:\n"
         "  eps: 8/255\n"
+        "  step: 8/255\n"
         "grid:\n"
         "  threads: [1]\n"
         "  eval_attacks:\n"
@@ -366,20 +367,20 @@ static void test_shipped_sweeps(void **state) {
 
     load_shipped("cifar10-paper.yaml", &s);
     assert_int_equal(s.n_runs, 6);
-    r = run_named(&s, "seed-0_method-trades_reg-none_step-2over255_beta-6");
+    r = run_named(&s, "seed-0_method-trades_reg-none_step-2over255");
     assert_string_equal(r->cfg.model, "preact-resnet18");
     assert_string_equal(r->cfg.dataset, "cifar10");
     assert_int_equal(r->cfg.epochs, 110);
     assert_true(r->cfg.eps == 8.0 / 255.0);
     assert_true(r->cfg.step == 2.0 / 255.0);
-    assert_true(r->cfg.beta == 6.0);
+    assert_true(r->cfg.trades_beta == 6.0 && r->cfg.beta == 0.5);
     assert_int_equal(r->cfg.train_attack_steps, 10);
     assert_int_equal(r->cfg.reset_every, 40);
-    r = run_named(&s, "seed-0_method-pgi_reg-regmix_step-8over255_beta-0.5");
+    r = run_named(&s, "seed-0_method-pgi_reg-regmix_step-8over255");
     assert_true(r->cfg.step == 8.0 / 255.0);
     assert_true(r->cfg.label_smoothing == 0.6);
-    run_named(&s, "seed-0_method-pgd-at_reg-none_step-2over255_beta-0.5");
-    run_named(&s, "seed-0_method-fgsm-rs_reg-none_step-10over255_beta-0.5");
+    run_named(&s, "seed-0_method-pgd-at_reg-none_step-2over255");
+    run_named(&s, "seed-0_method-fgsm-rs_reg-none_step-10over255");
     /* longest first: the 10-step methods on ResNet cost more than PGI */
     assert_true(rm_sweep_run_cost(&s.runs[5]) > rm_sweep_run_cost(&s.runs[0]));
     rm_sweep_free(&s);

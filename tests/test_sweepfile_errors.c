@@ -176,11 +176,58 @@ static void test_expansion_errors(void **state) {
     ERR1("name: a\ngrid:\n  seed: [0, 1]\nexclude:\n  - {}\n", RM_ERR_FORMAT, 5, "an empty mapping");
 }
 
+/* Hostile or absurd sweeps: names that would leave results/, grids too large to run,
+ * and aliases. */
+static void test_limits_and_escapes(void **state) {
+    (void)state;
+    /* a sweep name is a folder under results/: no way out of it */
+    static const char *const names[] = {"..", "../x", "/etc", "a/b", ".hidden", "-x", "a\\\\b"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char text[128], frag[128];
+        snprintf(text, sizeof text, "name: \"%s\"\n", names[k]);
+        snprintf(frag, sizeof frag, "name: '%s' is not a valid sweep name", names[k]);
+        for (char *p = frag; *p; p++) /* the YAML escape \\ is one backslash in the name */
+            if (p[0] == '\\' && p[1] == '\\') memmove(p, p + 1, strlen(p));
+        ERR1(text, RM_ERR_ARG, 1, frag);
+    }
+    /* 10 x 10 x 10 x 11 = 11000 runs: over the default limit */
+    const char *big = "name: a\n"
+                      "grid:\n"
+                      "  seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+                      "  epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                      "  eval_every: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                      "  train_attack_steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n";
+    ERR3(big, RM_ERR_FORMAT, 3, "11000 runs, more than the 10000 a sweep may have unless it sets max_runs",
+         "'max_runs: N'", "(at most 100000)");
+    /* far beyond: refused while multiplying the axis lengths, before any run is made */
+    ERR1("name: a\ngrid:\n  seed: [0,1,2,3,4,5,6,7,8,9]\n  epochs: [1,2,3,4,5,6,7,8,9,10]\n"
+         "  eval_every: [1,2,3,4,5,6,7,8,9,10]\n  train_attack_steps: [1,2,3,4,5,6,7,8,9,10]\n"
+         "  reset_every: [1,2,3,4,5,6,7,8,9,10]\n  batch: [1,2,3,4,5,6,7,8,9,10]\n"
+         "  checkpoint_every: [1,2,3,4,5,6,7,8,9,10]\n",
+         RM_ERR_FORMAT, 3, "the axes give more than 1000000 combinations; split the sweep");
+    /* max_runs: a lower cap, and its range */
+    ERR2("name: a\nmax_runs: 4\ngrid:\n  seed: [0, 1, 2]\n  lr: [0.1, 0.2]\n", RM_ERR_FORMAT, 2,
+         "6 runs, more than max_runs 4", "raise max_runs (at most 100000)");
+    ERR1("name: a\nmax_runs: 100001\n", RM_ERR_ARG, 2, "max_runs: '100001' is not an integer from 1 to 100000");
+    ERR1("name: a\nmax_runs: 0\n", RM_ERR_ARG, 2, "max_runs: '0' is not an integer from 1 to 100000");
+    ERR1("name: a\nmax_runs: lots\n", RM_ERR_ARG, 2, "max_runs: 'lots'");
+    ERR1("name: a\nmax_runs: [5]\n", RM_ERR_FORMAT, 2, "max_runs: expected a single value, got a list");
+    write_file("name: a\nmax_runs: 6\ngrid:\n  seed: [0, 1, 2]\n  lr: [0.1, 0.2]\n");
+    rm_sweep s;
+    assert_int_equal(rm_sweep_load(path, &s), RM_OK);
+    assert_int_equal(s.n_runs, 6);
+    rm_sweep_free(&s);
+    /* aliases are refused at the first one, with its line */
+    ERR2("name: a\ngrid:\n  seed: &s [0, 1]\n  lr: [0.1]\nzip:\n  - reset_every: *s\n", RM_ERR_FORMAT, 6,
+         "alias '*s'", "sweep files take no aliases");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_axis_errors),
         cmocka_unit_test(test_expansion_errors),
+        cmocka_unit_test(test_limits_and_escapes),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -41,7 +41,8 @@ typedef struct {
     /* method */
     char method[32];             /* pgi | fgsm-rs | pgd-at | trades */
     char reg[32];                /* none | mse | amr | agr | regmix (pgi and fgsm-rs) */
-    double alpha, beta, gamma, lambda; /* AMR weights, AGR weight, MSE weight (and TRADES beta) */
+    double alpha, beta, gamma, lambda; /* AMR weights, AGR weight, MSE weight */
+    double trades_beta;          /* TRADES weight of KL(p_c || p_f) */
     int amr_stop_f, amr_stop_i;  /* per-side stop-gradient flags of AMR */
     char agr_dir[8];             /* c||f | f||c | both */
     int agr_detach;              /* detach the clean side of AGR */
@@ -85,12 +86,15 @@ rm_status rm_config_set(rm_config *c, const char *key, const char *value, const 
  * may also be a sequence of scalars. Comments are allowed; nested mappings, aliases,
  * duplicate keys and several documents are errors. Scalars are taken as text (no YAML
  * type resolution): "8/255", "yes" and "c||f" mean what rm_config_set makes of them.
- * A missing file is RM_ERR_IO naming the path, a bad file RM_ERR_FORMAT, a bad value
- * RM_ERR_ARG. */
+ * A missing file is RM_ERR_IO naming the path, a bad file RM_ERR_FORMAT (also a file
+ * larger than 1 MiB: no run file is), a bad value RM_ERR_ARG. */
 rm_status rm_config_load_yaml(rm_config *c, const char *path);
 
 /* The same from YAML text in memory (a run file's /config "yaml"); errors name
- * origin:line. */
+ * origin:line. Run files written before trades_beta existed (regmix 0.1) have no
+ * trades_beta key and kept a TRADES run's weight in beta: for such a text with method
+ * trades, trades_beta takes beta's value and beta its default, so the old run reads
+ * back with its meaning (and its hash, see rm_config_hash_text). */
 rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *origin);
 
 /* Validation after all settings are applied: every setting's type/range/allowed values
@@ -99,9 +103,20 @@ rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *o
  *   or mnist, preact-resnet18 (3x32x32) takes cifar10 or cifar100;
  * - reg applies to pgi and fgsm-rs only: pgd-at and trades require reg: none (an error,
  *   not silently ignored, so that equal science never hashes differently);
- * - val_size < train_subset when train_subset > 0;
+ * - beta stays at its default with method trades (its weight is trades_beta; regmix 0.1
+ *   used beta for it, so a beta given for trades is refused, not ignored);
+ * - step <= 2 eps when eps > 0 (a larger sign step is clipped to the same attack);
+ * - val_size < train_subset and batch <= train_subset - val_size when train_subset > 0;
  * - 1 <= n_eval <= RM_CFG_MAX_EVAL with distinct attack names. */
 rm_status rm_config_validate(const rm_config *c);
+
+/* Checks that need the machine and the data, when a run starts (the trainer calls it;
+ * rm_config_validate stays a function of the settings, so a run file written on a
+ * bigger node still loads elsewhere): threads not above the CPUs online here
+ * (sysconf(_SC_NPROCESSORS_ONLN); several ranks of a node may oversubscribe it
+ * together, one run may not), and batch not above train_samples, the training samples
+ * left after train_subset and val_size (a negative count skips that check). */
+rm_status rm_config_check_run(const rm_config *c, int64_t train_samples);
 
 /* Catastrophic overfitting flag of one evaluation (accuracies as fractions in [0, 1]):
  * 1 when fgsm_acc > 0.3 and pgd_acc < co_threshold * fgsm_acc, else 0. The FGSM
@@ -132,6 +147,9 @@ int rm_config_to_yaml(const rm_config *c, char *buf, size_t size);
  * data lives) is written with its default value "" whatever it is: not part of the
  * identity, yet default configurations keep their 0.1.0 hash. threads stays in:
  * the thread count changes the floating-point reduction order and hence the bits.
+ * TRADES' weight: regmix 0.1.0 stored it in `beta`, so for method trades the `beta` line
+ * carries trades_beta's value and trades_beta has no line (for other methods it does
+ * nothing and is left out): every 0.1.0 TRADES run keeps its hash.
  * Returns the length or -1. */
 int rm_config_hash_text(const rm_config *c, char *buf, size_t size);
 
@@ -144,6 +162,9 @@ int rm_config_setting_hashed(const rm_config *c, int i);
 /* 1 if setting i enters the hash text with its default value whatever its value
  * (data_dir), else 0. */
 int rm_config_setting_hashed_as_default(int i);
+/* The value text of setting i's line in the hash text: rm_config_setting_text, except
+ * `beta` of a trades run, which holds trades_beta (see rm_config_hash_text). */
+int rm_config_setting_hash_value(const rm_config *c, int i, char *buf, size_t size);
 typedef enum { RM_SETTING_INT, RM_SETTING_FLOAT, RM_SETTING_STRING } rm_setting_type;
 int rm_config_setting_count(void);
 const char *rm_config_setting_name(int i);

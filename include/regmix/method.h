@@ -1,7 +1,7 @@
 /* regmix method: one training step of any method, as a composition (method.md) of
  *   - the attack that makes the final perturbation d: prior-guided FGSM (pgi),
  *     FGSM with random start (fgsm-rs), PGD (pgd-at), TRADES' KL attack (trades);
- *   - the loss terms over the taped passes: CE_ls(z_f) (TRADES: CE(z_c) + beta KL),
+ *   - the loss terms over the taped passes: CE_ls(z_f) (TRADES: CE(z_c) + trades_beta KL),
  *     plus the regulariser R = mse | amr | agr | regmix over z_f, z_i, z_c.
  * Every pass the loss uses keeps its own tape and is back-propagated into the shared
  * weight gradients. The optimiser step is the caller's (trainer, tests). */

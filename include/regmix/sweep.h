@@ -33,6 +33,8 @@
  *   exclude:                  # optional: combinations to skip; an entry matches a run
  *     - {reg: mse, seed: 1}   # when every key matches; a list is "any of these":
  *     - {reg: [mse, none], alpha: [0.5, 2]}
+ *   max_runs: 20000           # optional: the most runs the sweep may expand to
+ *                             # (default RM_SWEEP_MAX_RUNS = 10000, at most 100000)
  *
  * No other top-level key is allowed. base, grid, zip and exclude may be empty or absent
  * (no grid and no zip: one run). Values are taken as text, exactly as `regmix train`
@@ -44,9 +46,16 @@
  * value of its axis, and each entry must match some combination (a typo is an error,
  * not a silent no-op). For eval_attacks, "any of" is a list of lists.
  *
+ * Limits against absurd or hostile files: at most 1 MiB; no YAML aliases (*name:
+ * refused at the first, so a "billion laughs" document never expands); lists and
+ * mappings nested at most 8 deep; at most 256 keys in a mapping and 256 exclude
+ * entries; at most 1000000 combinations before exclusion and max_runs runs after it (an
+ * axis with more values than max_runs is refused at once). A run takes about 4 KB on
+ * every rank, so 100000 runs are about 0.5 GB.
+ *
  * Errors are RM_ERR_IO (file missing or unreadable), RM_ERR_FORMAT (YAML syntax, wrong
  * structure, unknown top-level key, duplicate key or axis, empty axis, zip lists of
- * unequal length, exclude entries that match nothing) or RM_ERR_ARG (a bad setting name
+ * unequal length, exclude entries that match nothing, a limit above) or RM_ERR_ARG (a bad setting name
  * or value, a run that fails rm_config_validate, two runs with the same configuration or
  * id); the message names "path:line" of the offending line (a reader error that has no
  * line names the byte offset).
@@ -77,7 +86,7 @@
  * the replacement are an error. */
 
 #define RM_SWEEP_MAX_AXES 16
-#define RM_SWEEP_MAX_RUNS 10000
+#define RM_SWEEP_MAX_RUNS 10000 /* default of max_runs */
 #define RM_SWEEP_ID_MAX 200
 #define RM_SWEEP_VALUE_MAX 64
 

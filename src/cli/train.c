@@ -23,9 +23,15 @@ static int train_usage(FILE *out) {
             "  SIGTERM or SIGUSR1 stops the run at the next batch boundary with a checkpoint.\n"
             "  Exit status: 0 completed, 1 failed, 2 bad usage or settings, 3 diverged,\n"
             "  4 preempted (checkpointed; the same command resumes it).\n"
-            "  Settings (see README 'Settings' for meanings and defaults):\n");
-    for (int i = 0; i < rm_config_setting_count(); i++)
-        fprintf(out, "    %-20s %s\n", rm_config_setting_name(i), rm_config_setting_help(i));
+            "  Settings, each as `name = default  (allowed values)` and what it does\n"
+            "  (\"\" is the empty text):\n");
+    for (int i = 0; i < rm_config_setting_count(); i++) {
+        char range[256];
+        const char *def = rm_config_setting_default(i);
+        rm_config_setting_range(i, range, sizeof range);
+        fprintf(out, "    %s = %s  (%s)\n        %s\n", rm_config_setting_name(i), def[0] ? def : "\"\"", range,
+                rm_config_setting_help(i));
+    }
     return out == stderr ? 2 : 0;
 }
 

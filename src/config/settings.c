@@ -49,8 +49,17 @@ typedef struct {
  * - HASH_AS_DEFAULT: a 0.1.0 setting taken out of the identity (data_dir: where the data
  *   lives, recorded in /provenance instead). Its line stays in the hash text but always
  *   with the default value, so default configurations keep their 0.1.0 hash while two
- *   runs differing only in it share one. */
-enum { HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2, HASH_AS_DEFAULT = 3 };
+ *   runs differing only in it share one.
+ * - HASH_TRADES_WEIGHT (trades_beta only): regmix 0.1.0 had one `beta` for AMR's
+ *   auxiliary weight and TRADES' weight, and a TRADES run's hash text carries its TRADES
+ *   weight on the `beta` line. So for method trades the `beta` line of the hash text
+ *   holds trades_beta (beta itself must stay at its default there: rm_config_validate),
+ *   and trades_beta has no line of its own; for the other methods trades_beta does
+ *   nothing and is not hashed. A TRADES run keeps its 0.1.0 identity, and two TRADES
+ *   runs with different weights never share one (see rm_config_setting_hash_value). */
+enum {
+    HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2, HASH_AS_DEFAULT = 3, HASH_TRADES_WEIGHT = 4
+};
 
 static const char *const models[] = {"fmnist-cnn", "preact-resnet18", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
@@ -78,7 +87,9 @@ static const setting_t table[] = {
     {"method", K_ENUM, AT(method), "pgi", "training method: how the perturbation is made and which loss terms are used", .values = methods},
     {"reg", K_ENUM, AT(reg), "regmix", "regulariser of pgi and fgsm-rs (pgd-at and trades need none)", .values = regs},
     {"alpha", K_FLOAT, AT(alpha), "1", "AMR weight of KL(p_f || p_i)", GE(0)},
-    {"beta", K_FLOAT, AT(beta), "0.5", "AMR weight of KL(p_i || p_f); TRADES weight of KL(p_c || p_f)", GE(0)},
+    {"beta", K_FLOAT, AT(beta), "0.5", "AMR weight of KL(p_i || p_f) (reg amr and regmix; keep the default with method trades)", GE(0)},
+    {"trades_beta", K_FLOAT, AT(trades_beta), "6", "TRADES weight of KL(p_c || p_f) (method trades)", GE(0),
+     .hash = HASH_TRADES_WEIGHT},
     {"gamma", K_FLOAT, AT(gamma), "1", "AGR weight", GE(0)},
     {"lambda", K_FLOAT, AT(lambda), "10", "MSE regulariser weight", GE(0)},
     {"amr_stop_f", K_BOOL, AT(amr_stop_f), "0", "AMR: no gradient through the final-output side"},
@@ -87,19 +98,19 @@ static const setting_t table[] = {
     {"agr_detach", K_BOOL, AT(agr_detach), "0", "AGR: no gradient through the clean pass"},
     {"label_smoothing", K_FLOAT, AT(label_smoothing), "0.6", "target weight s of the true class in CE_ls; 1: plain cross-entropy", GT(0), LE(1)},
     {"eps", K_FLOAT, AT(eps), "0.1", "L-inf training (and default evaluation) budget, pixel units; fractions allowed: 8/255", GE(0), LE(1)},
-    {"step", K_FLOAT, AT(step), "0.1", "attack step size a, pixel units", GT(0), LE(1)},
+    {"step", K_FLOAT, AT(step), "0.1", "attack step size a, pixel units; at most 2 x eps (a larger sign step is clipped to the same attack)", GT(0), LE(1)},
     {"reset_every", K_INT, AT(reset_every), "40", "PGI: re-initialise the per-sample prior and momentum every N epochs", GE(1)},
     {"pgi_momentum", K_FLOAT, AT(pgi_momentum), "0.3", "PGI: gradient momentum mu", GE(0), LE(1)},
     {"train_attack_steps", K_INT, AT(train_attack_steps), "10", "pgd-at and trades: attack iterations during training", GE(1)},
     /* optimisation */
     {"epochs", K_INT, AT(epochs), "8", "training epochs", GE(1)},
-    {"batch", K_INT, AT(batch), "128", "mini-batch size", GE(1)},
+    {"batch", K_INT, AT(batch), "128", "mini-batch size; at most the training samples (after train_subset and val_size)", GE(1)},
     {"lr", K_FLOAT, AT(lr), "0.1", "peak SGD learning rate", GT(0)},
     {"lr_schedule", K_ENUM, AT(lr_schedule), "multistep", "per-iteration learning-rate schedule", .values = schedules},
     {"momentum", K_FLOAT, AT(momentum), "0.9", "SGD momentum", GE(0), LT(1)},
     {"weight_decay", K_FLOAT, AT(weight_decay), "5e-4", "SGD weight decay (all parameters)", GE(0)},
     {"seed", K_U64, AT(seed), "0", "run seed: every random choice derives from it"},
-    {"threads", K_INT, AT(threads), "0", "OpenMP threads of this run; 0: automatic", GE(0)},
+    {"threads", K_INT, AT(threads), "0", "OpenMP threads of this run; 0: automatic; at most the CPUs online", GE(0)},
     /* evaluation */
     {"eval_attacks", K_EVAL, AT(eval), "clean,fgsm,pgd20,cw20", "evaluation attacks (comma-separated or a YAML sequence)"},
     {"eval_every", K_INT, AT(eval_every), "1", "evaluate every N epochs (and always after the last)", GE(1)},
@@ -122,7 +133,7 @@ const char *rm_config_setting_default(int i) { return row(i) ? row(i)->def : NUL
 
 int rm_config_setting_hashed(const rm_config *c, int i) {
     const setting_t *s = row(i);
-    if (!s || s->hash == HASH_NEVER) return 0;
+    if (!s || s->hash == HASH_NEVER || s->hash == HASH_TRADES_WEIGHT) return 0;
     if (s->hash == HASH_ALWAYS || s->hash == HASH_AS_DEFAULT) return 1;
     rm_config d;
     rm_config_defaults(&d);
@@ -133,6 +144,13 @@ int rm_config_setting_hashed(const rm_config *c, int i) {
 }
 
 int rm_config_setting_hashed_as_default(int i) { return row(i) && row(i)->hash == HASH_AS_DEFAULT; }
+
+int rm_config_setting_hash_value(const rm_config *c, int i, char *buf, size_t size) {
+    const setting_t *s = row(i);
+    if (c && s && strcmp(s->name, "beta") == 0 && strcmp(c->method, "trades") == 0)
+        return rm_config_setting_text(c, rm_config_setting_find("trades_beta"), buf, size);
+    return rm_config_setting_text(c, i, buf, size);
+}
 
 rm_setting_type rm_config_setting_type(int i) {
     const setting_t *s = row(i);
@@ -211,7 +229,8 @@ void rm_config_setting_range(int i, char *buf, size_t size) {
         return;
     case K_STR: snprintf(buf, size, "text, at most %zu bytes", s->size - 1); return;
     case K_ID:
-        snprintf(buf, size, "letters, digits and . _ + = -, at most %zu bytes", s->size - 1);
+        snprintf(buf, size, "letters, digits and . _ + = -, not starting with . or -, at most %zu bytes",
+                 s->size - 1);
         return;
     default: break;
     }

@@ -1,7 +1,10 @@
 /* Reading a run file: a YAML mapping of settings, through libyaml's event parser.
  * Every scalar is handed to rm_config_set as text with origin "path:line", so the file
  * and the command line share one set of rules and messages. The settings go into a
- * copy that replaces *c only when the whole file was read without error. */
+ * copy that replaces *c only when the whole file was read without error.
+ * Hostile input: a file is at most RM_CFG_FILE_MAX bytes, and the event parser never
+ * expands aliases (an alias is refused where it appears), so a "billion laughs"
+ * document costs one pass over at most a megabyte. */
 #include "regmix/config.h"
 
 #include <errno.h>
@@ -14,7 +17,10 @@ typedef struct {
     yaml_event_t ev;
     int have_ev; /* ev holds an event that must be deleted */
     const char *path;
+    int has_trades_beta; /* the mapping had a trades_beta key */
 } reader_t;
+
+#define RM_CFG_FILE_MAX (1 << 20) /* a run file is a page of settings: refuse anything huge */
 
 static const char *event_name(yaml_event_type_t t) {
     switch (t) {
@@ -104,6 +110,7 @@ static rm_status read_mapping(reader_t *r, rm_config *c) {
         snprintf(origin, sizeof origin, "%.1000s:%zu", r->path, line);
         int i = rm_config_setting_find(key);
         if (i < 0) return rm_config_set(c, key, "", origin); /* the unknown-key message */
+        if (strcmp(key, "trades_beta") == 0) r->has_trades_beta = 1;
         if (i < 256 && first_line[i])
             return rm_fail(RM_ERR_FORMAT, "%s: duplicate setting '%s' (first given on line %d)", origin, key,
                            first_line[i]);
@@ -162,33 +169,68 @@ static rm_status load(reader_t *r, rm_config *c) {
     return st;
 }
 
-rm_status rm_config_load_yaml(rm_config *c, const char *path) {
-    if (!c || !path) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml: NULL config or path");
+/* Reads the whole file (at most RM_CFG_FILE_MAX bytes) into a NUL-terminated buffer. */
+static rm_status read_file(const char *path, char **out, size_t *len) {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return rm_fail(RM_ERR_IO, "fopen(%s): %s", path, strerror(errno));
-    reader_t r;
-    memset(&r, 0, sizeof r);
-    r.path = path;
-    if (!yaml_parser_initialize(&r.parser)) {
+    char *buf = rm_alloc(RM_CFG_FILE_MAX + 2);
+    if (!buf) {
         fclose(f);
-        return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", path);
+        return RM_ERR_NOMEM;
     }
-    yaml_parser_set_input_file(&r.parser, f);
-    rm_config tmp = *c;
-    rm_status st = load(&r, &tmp);
-    if (st == RM_OK && ferror(f)) st = rm_fail(RM_ERR_IO, "fread(%s): read error", path);
+    errno = 0;
+    size_t n = fread(buf, 1, RM_CFG_FILE_MAX + 1, f);
+    rm_status st = RM_OK;
+    if (ferror(f)) st = rm_fail(RM_ERR_IO, "fread(%s): %s", path, errno ? strerror(errno) : "read error");
+    else if (n > RM_CFG_FILE_MAX)
+        st = rm_fail(RM_ERR_FORMAT, "%s: larger than %d bytes; not a run file", path, RM_CFG_FILE_MAX);
     if (fclose(f) != 0 && st == RM_OK) st = rm_fail(RM_ERR_IO, "fclose(%s): %s", path, strerror(errno));
-    if (st == RM_OK) *c = tmp;
-    return st;
+    if (st != RM_OK) {
+        rm_free(buf);
+        return st;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return RM_OK;
 }
 
-rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *origin) {
-    if (!c || !text || !origin) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml_text: NULL argument");
+/* Reads YAML text of `len` bytes (NUL bytes are libyaml's to refuse). */
+static rm_status load_text(rm_config *c, const char *text, size_t len, const char *origin, int *has_trades_beta) {
     reader_t r;
     memset(&r, 0, sizeof r);
     r.path = origin;
     if (!yaml_parser_initialize(&r.parser))
         return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", origin);
-    yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, strlen(text));
-    return load(&r, c);
+    yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, len);
+    rm_status st = load(&r, c);
+    if (has_trades_beta) *has_trades_beta = r.has_trades_beta;
+    return st;
+}
+
+rm_status rm_config_load_yaml(rm_config *c, const char *path) {
+    if (!c || !path) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml: NULL config or path");
+    char *text;
+    size_t len = 0;
+    RM_TRY(read_file(path, &text, &len));
+    rm_status st = load_text(c, text, len, path, NULL);
+    rm_free(text);
+    return st;
+}
+
+rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *origin) {
+    if (!c || !text || !origin) return rm_fail(RM_ERR_ARG, "rm_config_load_yaml_text: NULL argument");
+    rm_config tmp = *c;
+    int has_trades_beta = 0;
+    RM_TRY(load_text(&tmp, text, strlen(text), origin, &has_trades_beta));
+    /* Written before trades_beta existed: a TRADES run's weight is its beta. */
+    if (!has_trades_beta && strcmp(tmp.method, "trades") == 0) {
+        tmp.trades_beta = tmp.beta;
+        rm_config d;
+        rm_config_defaults(&d);
+        tmp.beta = d.beta;
+    }
+    *c = tmp;
+    return RM_OK;
 }

@@ -78,7 +78,9 @@ static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) 
             if (!have_defaults) rm_config_defaults(&defaults), have_defaults = 1;
             from = &defaults;
         }
-        if (rm_config_setting_text(from, i, text, sizeof text) < 0) return -1;
+        int n = for_hash ? rm_config_setting_hash_value(from, i, text, sizeof text)
+                         : rm_config_setting_text(from, i, text, sizeof text);
+        if (n < 0) return -1;
         puts_(&o, name);
         puts_(&o, ": ");
         if (strcmp(name, "eval_attacks") == 0) {

@@ -2,7 +2,7 @@
  * gives a node tree with line marks; this file checks the structure and every value
  * (through rm_config_set, origin "path:line", so sweep files, run files and the command
  * line share one set of rules and messages) into an sw_file, which sw_expand turns into
- * runs. Sections are read in a fixed order (name, description, base, grid, zip,
+ * runs. Sections are read in a fixed order (name, max_runs, description, base, grid, zip,
  * exclude) whatever their order in the file: the axis order is grid, then zip. */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 
 #define SW_MAX_FILE (1 << 20)  /* a sweep file is a page of text; refuse anything huge */
 #define SW_MAX_SETTINGS 256    /* upper bound of rm_config_setting_count() */
+#define SW_MAX_EXCLUDE 256     /* exclude entries (each is tried on every combination) */
 
 typedef struct {
     const char *path;
@@ -69,8 +70,12 @@ static rm_status scalar_text(const rd_t *r, const yaml_node_t *n, const char *wh
     return RM_OK;
 }
 
-/* Keys of a mapping: scalars, each once. */
+/* Keys of a mapping: scalars, each once. No mapping of a sweep file has more keys than
+ * there are settings, so a larger one is refused before the (quadratic) duplicate check. */
 static rm_status check_keys(const rd_t *r, const yaml_node_t *map, const char *what) {
+    if (n_pairs(map) > SW_MAX_SETTINGS)
+        return rm_fail(RM_ERR_FORMAT, "%s:%d: %s: %d keys in one mapping, at most %d; not a sweep file", r->path,
+                       line_of(map), what, n_pairs(map), SW_MAX_SETTINGS);
     for (int k = 0; k < n_pairs(map); k++) {
         const yaml_node_t *key = pair_key(r, map, k);
         const char *name;
@@ -157,6 +162,20 @@ static rm_status read_name(const rd_t *r, const yaml_node_t *key, const yaml_nod
     return RM_OK;
 }
 
+static rm_status read_max_runs(const rd_t *r, const yaml_node_t *v, sw_file *f) {
+    const char *t;
+    RM_TRY(scalar_text(r, v, "max_runs", &t));
+    char *end;
+    long n = strtol(t, &end, 10);
+    if (end == t || *end != '\0' || n < 1 || n > SW_MAX_RUNS_LIMIT)
+        return rm_fail(RM_ERR_ARG, "%s:%d: max_runs: '%.80s' is not an integer from 1 to %d (the most runs this "
+                       "sweep may expand to; default %d)", r->path, line_of(v), t, SW_MAX_RUNS_LIMIT,
+                       RM_SWEEP_MAX_RUNS);
+    f->max_runs = (int)n;
+    f->max_runs_line = line_of(v);
+    return RM_OK;
+}
+
 static rm_status read_description(const rd_t *r, const yaml_node_t *v, sw_file *f) {
     if (is_null(v)) return RM_OK;
     const char *t;
@@ -211,6 +230,9 @@ static rm_status add_axis(rd_t *r, sw_file *f, const yaml_node_t *key, const yam
     if (val->type != YAML_SEQUENCE_NODE)
         return rm_fail(RM_ERR_FORMAT, "%s:%d: %s: axis '%s': expected a list of values ([a, b] or '- a' lines), "
                        "got %s", r->path, line_of(val), section, name, kind_name(val));
+    if (n_items(val) > f->max_runs) /* every value is in some run, so it would be refused later */
+        return rm_fail(RM_ERR_FORMAT, "%s:%d: %s: axis '%s' has %d values, more runs than max_runs (%d) allows",
+                       r->path, line_of(val), section, name, n_items(val), f->max_runs);
 
     sw_axis *ax = &f->axes[f->n_axes];
     memset(ax, 0, sizeof *ax);
@@ -310,6 +332,10 @@ static rm_status read_exclude(rd_t *r, const yaml_node_t *v, sw_file *f) {
                        "got %s", r->path, line_of(v), kind_name(v));
     int n = n_items(v);
     if (n == 0) return RM_OK;
+    /* every entry is tried on every combination: bound the product */
+    if (n > SW_MAX_EXCLUDE)
+        return rm_fail(RM_ERR_FORMAT, "%s:%d: exclude: %d entries, at most %d (list several values of an axis in "
+                       "one entry instead)", r->path, line_of(v), n, SW_MAX_EXCLUDE);
     f->excl = rm_alloc((size_t)n * sizeof *f->excl);
     if (!f->excl) return RM_ERR_NOMEM;
     for (int e = 0; e < n; e++) {
@@ -351,8 +377,8 @@ static rm_status read_exclude(rd_t *r, const yaml_node_t *v, sw_file *f) {
 
 /* ---- the whole file ---- */
 
-static const char *const sections[] = {"name", "description", "base", "grid", "zip", "exclude"};
-#define N_SECTIONS 6
+static const char *const sections[] = {"name", "description", "base", "grid", "zip", "exclude", "max_runs"};
+#define N_SECTIONS 7
 
 static rm_status read_top(rd_t *r, const yaml_node_t *root, sw_file *f) {
     if (root->type != YAML_MAPPING_NODE)
@@ -367,7 +393,7 @@ static rm_status read_top(rd_t *r, const yaml_node_t *root, sw_file *f) {
         while (s < N_SECTIONS && strcmp(sections[s], name) != 0) s++;
         if (s == N_SECTIONS)
             return rm_fail(RM_ERR_FORMAT, "%s:%d: unknown top-level key '%.80s' (expected name, description, base, "
-                           "grid, zip or exclude; settings go under base:)", r->path, line_of(kn), name);
+                           "grid, zip, exclude or max_runs; settings go under base:)", r->path, line_of(kn), name);
         key[s] = kn;
         val[s] = pair_value(r, root, k);
     }
@@ -375,6 +401,7 @@ static rm_status read_top(rd_t *r, const yaml_node_t *root, sw_file *f) {
         return rm_fail(RM_ERR_FORMAT, "%s:%d: name: missing (required: the results go to results/NAME/)", r->path,
                        line_of(root));
     RM_TRY(read_name(r, key[0], val[0], f));
+    if (val[6]) RM_TRY(read_max_runs(r, val[6], f)); /* first: it bounds the axes */
     if (val[1]) RM_TRY(read_description(r, val[1], f));
     if (val[2]) RM_TRY(read_base(r, key[2], val[2], f));
     if (val[3]) RM_TRY(read_grid(r, val[3], f));
@@ -427,10 +454,50 @@ static rm_status parse_error(const char *path, const yaml_parser_t *p) {
                    p->problem ? p->problem : "unknown problem", p->context ? " " : "", p->context ? p->context : "");
 }
 
+/* Hostile documents are refused by a streaming pass over the events before the
+ * document is built, at the first offending event, with its line:
+ * - aliases: libyaml's loader would share an aliased node rather than copy it, but a
+ *   sweep has no use for aliases, and refusing them stops a "billion laughs" document
+ *   (aliases of aliases, expanding without bound) at its first alias;
+ * - nesting deeper than SW_MAX_DEPTH: a sweep needs 5 levels (zip, group, axis, value
+ *   list), and libyaml's time grows with the square of the depth (a megabyte of '['
+ *   would take an hour to load).
+ * The events are parsed lazily, so either stops the parse where it is found. */
+#define SW_MAX_DEPTH 8
+static rm_status prescan(const char *path, const char *text) {
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    if (!yaml_parser_initialize(&parser)) return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    rm_status st = RM_OK;
+    int depth = 0;
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            st = parse_error(path, &parser);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        if (type == YAML_ALIAS_EVENT)
+            st = rm_fail(RM_ERR_FORMAT, "%s:%zu: alias '*%.80s': sweep files take no aliases (write the values out)",
+                         path, line, (const char *)ev.data.alias.anchor);
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) depth++;
+        if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) depth--;
+        if (depth > SW_MAX_DEPTH)
+            st = rm_fail(RM_ERR_FORMAT, "%s:%zu: lists or mappings nested more than %d deep; not a sweep file", path,
+                         line, SW_MAX_DEPTH);
+        yaml_event_delete(&ev);
+        if (st != RM_OK || type == YAML_STREAM_END_EVENT) break;
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
 /* Parses text into *doc (one document, not empty) and reads it into f. */
 static rm_status read_yaml(const char *path, const char *text, sw_file *f) {
     yaml_parser_t parser;
     yaml_document_t doc, extra;
+    RM_TRY(prescan(path, text));
     if (!yaml_parser_initialize(&parser)) return rm_fail(RM_ERR_NOMEM, "%s: yaml_parser_initialize failed", path);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
     rm_status st = RM_OK;
@@ -509,6 +576,7 @@ rm_status rm_sweep_load_with(const char *path, const char *const *sets, int n_se
     }
     f->path = path;
     f->base_line = 1;
+    f->max_runs = RM_SWEEP_MAX_RUNS;
     rm_config_defaults(&f->base);
     rm_status st = read_yaml(path, text, f);
     if (st == RM_OK) st = apply_sets(f, sets, n_sets);

@@ -216,9 +216,15 @@ rm_status sw_expand(const sw_file *f, rm_sweep *out) {
     if (kept == 0)
         return rm_fail(RM_ERR_FORMAT, "%s:%d: exclude removes all %lld combinations", f->path, f->excl[0].line,
                        (long long)total);
-    if (kept > RM_SWEEP_MAX_RUNS)
-        return rm_fail(RM_ERR_FORMAT, "%s:%d: %lld runs, at most %d; split the sweep", f->path, f->axes[0].line,
-                       (long long)kept, RM_SWEEP_MAX_RUNS);
+    if (kept > f->max_runs) {
+        if (f->max_runs_line)
+            return rm_fail(RM_ERR_FORMAT, "%s:%d: %lld runs, more than max_runs %d; split the sweep or raise "
+                           "max_runs (at most %d)", f->path, f->max_runs_line, (long long)kept, f->max_runs,
+                           SW_MAX_RUNS_LIMIT);
+        return rm_fail(RM_ERR_FORMAT, "%s:%d: %lld runs, more than the %d a sweep may have unless it sets "
+                       "max_runs; split the sweep, or raise the limit with a top-level 'max_runs: N' (at most %d)",
+                       f->path, f->axes[0].line, (long long)kept, f->max_runs, SW_MAX_RUNS_LIMIT);
+    }
 
     out->runs = rm_alloc((size_t)kept * sizeof *out->runs);
     if (!out->runs) return RM_ERR_NOMEM;

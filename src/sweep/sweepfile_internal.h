@@ -43,7 +43,13 @@ typedef struct {
     int n_dims;
     int n_excl;
     sw_exclude *excl;
+    int max_runs;            /* RM_SWEEP_MAX_RUNS, or the file's max_runs */
+    int max_runs_line;       /* line of max_runs: (0 if absent) */
 } sw_file;
+
+/* The most runs max_runs may allow: each run's table entry is a few KB, so this is a
+ * few hundred MB of run table on every rank. */
+#define SW_MAX_RUNS_LIMIT 100000
 
 void sw_file_free(sw_file *f);
 

@@ -1,5 +1,5 @@
 /* A method = an attack that makes the final perturbation + loss terms over the passes
- * (method.md). rm_method_gradients() runs the gradient part of one step of any
+ * (sweeps/METHOD.md). rm_method_gradients() runs the gradient part of one step of any
  * composition; the trainer adds the optimiser step. */
 #include <math.h>
 #include <string.h>
@@ -197,7 +197,7 @@ static rm_status loss_terms(rm_method *t, rm_step_terms *terms) {
     double ce = 0, mse = 0, amr = 0, agr = 0, trades = 0;
     if (t->mp.attack == ATTACK_TRADES) {
         RM_TRY(rm_ce_ls(t->zc, y, B, K, 1.0, &ce, t->dzc));
-        RM_TRY(rm_kl(t->zc, t->zf, B, K, c->beta, &trades, t->dzc, t->dzf));
+        RM_TRY(rm_kl(t->zc, t->zf, B, K, c->trades_beta, &trades, t->dzc, t->dzf));
     } else {
         RM_TRY(rm_ce_ls(t->zf, y, B, K, t->mp.s_main, &ce, t->dzf));
     }

@@ -24,7 +24,7 @@ static void define_metrics(rm_trainer *t) {
     add_metric(t, "loss_mse", "1", "mean MSE regulariser term (lambda included); NaN if not in the method");
     add_metric(t, "loss_amr", "nats", "mean AMR term alpha*KL(p_f||p_i) + beta*KL(p_i||p_f); NaN if not in the method");
     add_metric(t, "loss_agr", "nats", "mean AGR term gamma*KL(p_c||p_f) (direction per config); NaN if not in the method");
-    add_metric(t, "loss_trades", "nats", "mean TRADES term beta*KL(p_c||p_adv); NaN if not in the method");
+    add_metric(t, "loss_trades", "nats", "mean TRADES term trades_beta*KL(p_c||p_adv); NaN if not in the method");
     add_metric(t, "train_acc", "%", "training accuracy on the final adversarial examples");
     t->m_eval0 = t->n_metrics;
     for (int i = 0; i < t->cfg.n_eval; i++) {
@@ -112,6 +112,7 @@ static rm_status setup(rm_trainer *t) {
     const rm_config *c = &t->cfg;
     if (c->threads > 0) omp_set_num_threads(c->threads);
     RM_TRY(load_data(t));
+    RM_TRY(rm_config_check_run(c, t->train.n)); /* threads vs CPUs, batch vs samples */
     RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
     RM_TRY(check_shapes(t));
     rm_net_init(t->net, c->seed);
