@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes the PyTorch reference of two FGSM-PGK training steps with the EMA model
-(docs/method.md, "FGSM-PGK") for tests/test_pytorch_pgk_step.c:
+(sweeps/METHOD.md, "FGSM-PGK (method: pgk) and the EMA model") for
+tests/test_pytorch_pgk_step.c:
 tests/data/pgk_step_mse.rmfx and pgk_step_regmix.rmfx.
 
     /usr/bin/python3 tests/pytorch/gen_pgk_step_fixtures.py [--out DIR] [--float32-check]
@@ -72,7 +73,7 @@ REPAIR_STEP_CAP = 2e-4
 
 
 def ce_ls(z, y):
-    """CE against t_y = s, t_k = (1 - s)/(K - 1) (method.md)."""
+    """CE against t_y = s, t_k = (1 - s)/(K - 1) (sweeps/METHOD.md)."""
     t = torch.full_like(z, (1.0 - SMOOTH) / (K - 1))
     t[torch.arange(z.shape[0]), y] = SMOOTH
     return -(t * F.log_softmax(z, dim=1)).sum(dim=1).mean()
