@@ -214,6 +214,36 @@ static void test_pgi_hand_numbers(void **state) {
     rm_pgi_free(&s);
 }
 
+/* The two halves FGSM-PGK uses, by hand: d from sign(g) alone, then the momentum with
+ * the weight w = 2 - r on the new gradient, and the prior from sign(M). */
+static void test_pgk_halves_hand_numbers(void **state) {
+    (void)state;
+    rm_pgi_state s;
+    assert_int_equal(rm_pgi_init(&s, 1, 2, 0.3f, 0.3f, 0.5f), RM_OK);
+    const float x[2] = {0.5f, 0.9f}, e[2] = {0.3f, -0.3f}, g[2] = {1.0f, -3.0f};
+    const int64_t id = 0;
+    s.fresh[0] = 0;
+    s.D[0] = 0.3f, s.D[1] = -0.3f;
+    s.M[0] = -2.0f, s.M[1] = 0.1f;
+    float delta[2];
+    assert_int_equal(rm_pgi_final(&s, x, 1, e, g, delta), RM_OK);
+    /* P(e + 0.3 sign(g)) = P(0.6, -0.6) = (0.3, -0.3); the state is untouched */
+    assert_true(fabsf(delta[0] - 0.3f) < 1e-7f && fabsf(delta[1] + 0.3f) < 1e-7f);
+    assert_true(s.M[0] == -2.0f && s.M[1] == 0.1f && s.D[0] == 0.3f);
+    /* w = 1.5 (r = 0.5), ||g||_1 = 4: M = 1.5 (0.25, -0.75) + 0.5 (-2, 0.1) = (-0.625, -1.075);
+     * D = P(e + 0.3 sign(M)) = (0, -0.3): the momentum, not g, turns the first element */
+    assert_int_equal(rm_pgi_update_prior(&s, x, &id, 1, e, g, 1.5), RM_OK);
+    assert_true(fabsf(s.M[0] + 0.625f) < 1e-7f && fabsf(s.M[1] + 1.075f) < 1e-7f);
+    assert_true(fabsf(s.D[0]) < 1e-7f && fabsf(s.D[1] + 0.3f) < 1e-7f);
+    /* w = 0 (r = 2, the final pass as good as the initial one could be): M = mu M */
+    assert_int_equal(rm_pgi_update_prior(&s, x, &id, 1, e, g, 0.0), RM_OK);
+    assert_true(fabsf(s.M[0] + 0.3125f) < 1e-7f && fabsf(s.M[1] + 0.5375f) < 1e-7f);
+    assert_int_equal(rm_pgi_update_prior(&s, x, &id, 1, e, g, NAN), RM_ERR_ARG);
+    rm_error_clear();
+    assert_true(fabsf(s.M[0] + 0.3125f) < 1e-7f); /* a refused call changes nothing */
+    rm_pgi_free(&s);
+}
+
 static void test_pgi_argument_errors(void **state) {
     (void)state;
     rm_pgi_state s;
@@ -249,6 +279,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_project_hand_cases),  cmocka_unit_test(test_project_box_in_float),
         cmocka_unit_test(test_pgi_follows_samples), cmocka_unit_test(test_pgi_hand_numbers),
+        cmocka_unit_test(test_pgk_halves_hand_numbers),
         cmocka_unit_test(test_pgi_argument_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

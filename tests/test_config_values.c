@@ -87,8 +87,8 @@ static void test_setting_table(void **state) {
         "model", "dataset", "data_dir", "train_subset", "val_size", "test_subset", "augment",
         "method", "reg", "alpha", "beta", "trades_beta", "gamma", "lambda", "amr_stop_f", "amr_stop_i", "agr_dir",
         "agr_detach", "label_smoothing", "eps", "step", "reset_every", "pgi_momentum",
-        "train_attack_steps", "epochs", "batch", "lr", "lr_schedule", "momentum", "weight_decay",
-        "seed", "threads", "eval_attacks", "eval_every", "co_threshold", "outdir", "run_id",
+        "train_attack_steps", "ema", "ema_value", "ema_decay", "ema_gate", "epochs", "batch", "lr", "lr_schedule", "momentum", "weight_decay",
+        "seed", "threads", "eval_attacks", "eval_every", "eval_model", "co_threshold", "outdir", "run_id",
         "checkpoint_every"};
     int n = (int)(sizeof names / sizeof names[0]);
     assert_int_equal(rm_config_setting_count(), n);
@@ -322,7 +322,7 @@ static void test_enum_and_range_errors(void **state) {
     } cases[] = {
         {"model", "resnet", "cl: model: unknown value 'resnet' (expected fmnist-cnn | preact-resnet18)"},
         {"dataset", "cifar", "dataset: unknown value 'cifar' (expected fashion-mnist | mnist | cifar10 | cifar100)"},
-        {"method", "pgdat", "method: unknown value 'pgdat' (expected pgi | fgsm-rs | pgd-at | trades); did you mean 'pgd-at'?"},
+        {"method", "pgdat", "method: unknown value 'pgdat' (expected pgi | fgsm-rs | pgd-at | trades | pgk); did you mean 'pgd-at'?"},
         {"reg", "mixup", "reg: unknown value 'mixup' (expected none | mse | amr | agr | regmix)"},
         {"lr_schedule", "step", "lr_schedule: unknown value 'step' (expected multistep | cyclic | cosine | constant)"},
         {"agr_dir", "c|f", "agr_dir: unknown value 'c|f' (expected c||f | f||c | both); did you mean 'c||f'?"},
@@ -390,7 +390,7 @@ static void test_validate_cross_field(void **state) {
 
     /* regularisers belong to pgi / fgsm-rs */
     EXPECT_OK(rm_config_set(&c, "method", "pgd-at", NULL));
-    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "reg: 'regmix' applies to methods pgi and fgsm-rs only; method pgd-at needs reg: none");
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "reg: 'regmix' applies to methods pgi, pgk and fgsm-rs only; method pgd-at needs reg: none");
     EXPECT_OK(rm_config_set(&c, "method", "trades", NULL));
     EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "method trades needs reg: none");
     EXPECT_OK(rm_config_set(&c, "reg", "none", NULL));
@@ -398,6 +398,24 @@ static void test_validate_cross_field(void **state) {
     EXPECT_OK(rm_config_set(&c, "method", "fgsm-rs", NULL));
     EXPECT_OK(rm_config_set(&c, "reg", "mse", NULL));
     EXPECT_OK(rm_config_validate(&c));
+
+    /* the EMA gate reads pgk's r: refused elsewhere, and with the EMA off */
+    EXPECT_OK(rm_config_set(&c, "ema_gate", "true", NULL));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "ema_gate: applies to method pgk with its EMA model on; method fgsm-rs, ema auto");
+    EXPECT_OK(rm_config_set(&c, "method", "pgk", NULL));
+    EXPECT_OK(rm_config_validate(&c));
+    assert_true(rm_config_ema_enabled(&c));
+    EXPECT_OK(rm_config_set(&c, "ema", "off", NULL));
+    assert_false(rm_config_ema_enabled(&c));
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "method pgk, ema off");
+    EXPECT_OK(rm_config_set(&c, "ema_gate", "false", NULL));
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "method", "fgsm-rs", NULL));
+    assert_false(rm_config_ema_enabled(&c));
+    EXPECT_OK(rm_config_set(&c, "ema", "on", NULL));
+    assert_true(rm_config_ema_enabled(&c)); /* any method may keep an EMA */
+    EXPECT_OK(rm_config_validate(&c));
+    EXPECT_OK(rm_config_set(&c, "ema", "auto", NULL));
 
     EXPECT_OK(rm_config_set(&c, "train_subset", "1000", NULL));
     EXPECT_OK(rm_config_set(&c, "val_size", "1000", NULL));

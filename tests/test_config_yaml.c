@@ -244,6 +244,10 @@ static const char *const default_yaml =
     "reset_every: 40\n"
     "pgi_momentum: 0.3\n"
     "train_attack_steps: 10\n"
+    "ema: auto\n"
+    "ema_value: 0.82\n"
+    "ema_decay: 0.999\n"
+    "ema_gate: false\n"
     "epochs: 8\n"
     "batch: 128\n"
     "lr: 0.1\n"
@@ -254,6 +258,7 @@ static const char *const default_yaml =
     "threads: 0\n"
     "eval_attacks: [clean, fgsm, pgd20, cw20]\n"
     "eval_every: 1\n"
+    "eval_model: ema\n"
     "co_threshold: 0.5\n"
     "outdir: results/runs\n"
     "run_id: \"\"\n"
@@ -305,7 +310,7 @@ static void set_all(rm_config *c) {
         {"val_size", "5000"},
         {"test_subset", "9999999999"},
         {"augment", "0"},
-        {"method", "fgsm-rs"},
+        {"method", "pgk"},
         {"reg", "amr"},
         {"alpha", "1/3"},
         {"beta", "1e-300"},
@@ -322,6 +327,10 @@ static void set_all(rm_config *c) {
         {"reset_every", "10"},
         {"pgi_momentum", "0.123456789012345678"},
         {"train_attack_steps", "7"},
+        {"ema", "on"},
+        {"ema_value", "0.9"},
+        {"ema_decay", "0.99"},
+        {"ema_gate", "true"},
         {"epochs", "110"},
         {"batch", "512"},
         {"lr", "0.2"},
@@ -332,6 +341,7 @@ static void set_all(rm_config *c) {
         {"threads", "16"},
         {"eval_attacks", "fgsm,pgd50x5@12/255,cw20,clean,pgd10@1/3"},
         {"eval_every", "5"},
+        {"eval_model", "student"},
         {"co_threshold", "0.1"},
         {"outdir", "out dir/with:colon"},
         {"run_id", "007"},

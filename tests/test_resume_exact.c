@@ -1,8 +1,10 @@
 /* Exact resume (issue 4): a run killed with SIGKILL after an epoch, and one killed in
  * the middle of writing a checkpoint (injected fault), are resumed by running the same
  * command again; their final metrics and weights are bit-identical to an uninterrupted
- * run with the same seed and threads. Runs the real `regmix train` binary on a small
- * Fashion-MNIST subset (skipped when the dataset is not installed). */
+ * run with the same seed and threads. FGSM-PGI (method pgi) and FGSM-PGK (method pgk,
+ * whose EMA model is part of the state: both weight sets must come back bit for bit).
+ * Runs the real `regmix train` binary on a small Fashion-MNIST subset (skipped when the
+ * dataset is not installed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,28 +21,34 @@
 
 #include "proc.h"
 
+#include "regmix/nn.h"
 #include "regmix/runfile.h"
 
 static char workdir[256];
 
-/* regmix train with the test's settings into outdir; env_value: the fault-injection
- * hook REGMIX_TEST_CKPT_EXIT_AFTER (NULL: none).
+/* regmix train with the test's settings and `method` (pgi, pgk) into outdir; env_value:
+ * the fault-injection hook REGMIX_TEST_CKPT_EXIT_AFTER (NULL: none).
  * Returns the child's pid (not waited for). */
-static pid_t start_train(const char *outdir, const char *env_value) {
+static pid_t start_train_method(const char *outdir, const char *env_value, const char *method) {
     fflush(stdout); /* or the child would print our buffered lines again */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         if (env_value) setenv("REGMIX_TEST_CKPT_EXIT_AFTER", env_value, 1);
-        char od[512];
+        char od[512], me[64];
         snprintf(od, sizeof od, "outdir=%s", outdir);
+        snprintf(me, sizeof me, "method=%s", method);
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(99);
         execl(REGMIX_BINARY, "regmix", "train", "train_subset=384", "test_subset=64", "batch=64",
               "epochs=4", "checkpoint_every=1", "threads=1", "eval_attacks=clean,fgsm,pgd3", "reg=regmix",
-              "run_id=r", "--quiet", od, (char *)NULL);
+              "run_id=r", "--quiet", od, me, (char *)NULL);
         _exit(98);
     }
     return pid;
+}
+
+static pid_t start_train(const char *outdir, const char *env_value) {
+    return start_train_method(outdir, env_value, "pgi");
 }
 
 static int64_t rows_of(const char *path) {
@@ -54,8 +62,58 @@ static int64_t rows_of(const char *path) {
     return rows;
 }
 
+/* One checkpoint tensor of a and b: same type, shape and bytes. */
+static void assert_same_tensor(rm_checkpoint_reader *ra, rm_checkpoint_reader *rb, const char *name) {
+    rm_dtype ta, tb;
+    int na, nb;
+    int64_t da[RM_CKPT_MAX_DIMS], db[RM_CKPT_MAX_DIMS];
+    if (rm_checkpoint_shape(ra, name, &ta, &na, da) != RM_OK || rm_checkpoint_shape(rb, name, &tb, &nb, db) != RM_OK)
+        fail_msg("checkpoint tensor %s: %s", name, rm_error_message());
+    assert_int_equal(ta, tb);
+    assert_int_equal(na, nb);
+    size_t count = 1, esize = ta == RM_DT_U8 ? 1 : (ta == RM_DT_F32 ? 4 : 8);
+    for (int d = 0; d < na; d++) count *= (size_t)da[d];
+    void *va = malloc(count * esize), *vb = malloc(count * esize);
+    assert_int_equal(rm_checkpoint_read(ra, name, ta, na, da, va), RM_OK);
+    assert_int_equal(rm_checkpoint_read(rb, name, tb, nb, db, vb), RM_OK);
+    if (memcmp(va, vb, count * esize) != 0) fail_msg("checkpoint tensor %s differs", name);
+    free(va);
+    free(vb);
+}
+
+/* Both weight sets of a run with an EMA model: model/<name> and ema/<name> for every
+ * tensor of the network, and the EMA's update count; the two sets must differ. */
+static void assert_same_ema_weights(rm_checkpoint_reader *ra, rm_checkpoint_reader *rb) {
+    rm_net *net;
+    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    size_t np, differ = 0;
+    rm_param *p = rm_net_params(net, &np);
+    for (size_t i = 0; i < np; i++) {
+        char m[128], e[128];
+        snprintf(m, sizeof m, "model/%s", p[i].name);
+        snprintf(e, sizeof e, "ema/%s", p[i].name);
+        assert_same_tensor(ra, rb, m);
+        assert_same_tensor(ra, rb, e);
+        float *vm = malloc(p[i].numel * sizeof(float)), *ve = malloc(p[i].numel * sizeof(float));
+        assert_int_equal(rm_checkpoint_read(ra, m, RM_DT_F32, p[i].ndim, p[i].dims, vm), RM_OK);
+        assert_int_equal(rm_checkpoint_read(ra, e, RM_DT_F32, p[i].ndim, p[i].dims, ve), RM_OK);
+        differ += memcmp(vm, ve, p[i].numel * sizeof(float)) != 0;
+        free(vm);
+        free(ve);
+    }
+    assert_same_tensor(ra, rb, "ema_updates");
+    int64_t updates = -1;
+    assert_int_equal(rm_checkpoint_read(ra, "ema_updates", RM_DT_I64, 0, NULL, &updates), RM_OK);
+    printf("  both weight sets bit-identical: %zu tensors x (model, ema), ema_updates %lld; "
+           "%zu of %zu tensors differ between the student and the EMA\n", np, (long long)updates, differ, np);
+    assert_int_equal(updates, 4 * 6); /* an update after each of 6 steps per epoch (384 / 64) */
+    assert_true(differ == np);
+    rm_net_destroy(net);
+}
+
 /* Every metric except wall-clock timings must be bit-identical; then every tensor of
- * the final checkpoints (weights, BN statistics, momentum, PGI buffers, RNG states). */
+ * the final checkpoints (weights, BN statistics, momentum, PGI buffers, RNG states and,
+ * with an EMA model, both weight sets). */
 static void assert_same_run(const char *a_dir, const char *b_dir) {
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/r.h5", a_dir);
@@ -85,6 +143,7 @@ static void assert_same_run(const char *a_dir, const char *b_dir) {
     }
     printf("  %d metric columns x 4 epochs bit-identical\n", compared);
     assert_true(compared >= 8);
+    int ema_col = rm_run_summary_find(&sa, "eval_ema"); /* present exactly in runs with an EMA */
     rm_run_summary_free(&sa);
     rm_run_summary_free(&sb);
 
@@ -98,24 +157,10 @@ static void assert_same_run(const char *a_dir, const char *b_dir) {
     static const char *tensors[] = {"model/conv1.weight", "model/bn1.running_var", "model/fc1.weight",
                                     "model/fc2.bias", "optimizer/fc1.weight.momentum", "attack/D",
                                     "attack/M", "attack/fresh", "rng/attack", "rng/shuffle"};
-    for (size_t i = 0; i < sizeof tensors / sizeof *tensors; i++) {
-        rm_dtype ta, tb;
-        int na, nb;
-        int64_t da[RM_CKPT_MAX_DIMS], db[RM_CKPT_MAX_DIMS];
-        assert_int_equal(rm_checkpoint_shape(ra, tensors[i], &ta, &na, da), RM_OK);
-        assert_int_equal(rm_checkpoint_shape(rb, tensors[i], &tb, &nb, db), RM_OK);
-        assert_int_equal(ta, tb);
-        assert_int_equal(na, nb);
-        size_t count = 1, esize = ta == RM_DT_U8 ? 1 : (ta == RM_DT_F32 ? 4 : 8);
-        for (int d = 0; d < na; d++) count *= (size_t)da[d];
-        void *va = malloc(count * esize), *vb = malloc(count * esize);
-        assert_int_equal(rm_checkpoint_read(ra, tensors[i], ta, na, da, va), RM_OK);
-        assert_int_equal(rm_checkpoint_read(rb, tensors[i], tb, nb, db, vb), RM_OK);
-        assert_memory_equal(va, vb, count * esize);
-        free(va);
-        free(vb);
-    }
+    for (size_t i = 0; i < sizeof tensors / sizeof *tensors; i++) assert_same_tensor(ra, rb, tensors[i]);
     printf("  %zu checkpoint tensors bit-identical\n", sizeof tensors / sizeof *tensors);
+    assert_int_equal(rm_checkpoint_has(ra, "ema_updates"), ema_col >= 0);
+    if (ema_col >= 0) assert_same_ema_weights(ra, rb);
     rm_checkpoint_close(ra);
     rm_checkpoint_close(rb);
 }
@@ -125,7 +170,7 @@ static void make_dir(char *out, size_t size, const char *name) {
     assert_int_equal(mkdir(out, 0755), 0);
 }
 
-static char reference[300];
+static char reference[300], reference_pgk[300];
 
 static int setup(void **state) {
     (void)state;
@@ -138,15 +183,17 @@ static int setup(void **state) {
     assert_non_null(mkdtemp(workdir));
     make_dir(reference, sizeof reference, "uninterrupted");
     assert_int_equal(rm_test_wait_exit(start_train(reference, NULL)), 0);
+    make_dir(reference_pgk, sizeof reference_pgk, "uninterrupted-pgk");
+    assert_int_equal(rm_test_wait_exit(start_train_method(reference_pgk, NULL, "pgk")), 0);
     return 0;
 }
 
-static void test_sigkill_after_epoch_then_resume(void **state) {
-    (void)state;
-    char dir[300], path[400];
-    make_dir(dir, sizeof dir, "killed");
+static void sigkill_after_epoch_then_resume(const char *method, const char *ref) {
+    char dir[300], path[400], name[24];
+    snprintf(name, sizeof name, "killed-%s", method);
+    make_dir(dir, sizeof dir, name);
     snprintf(path, sizeof path, "%s/r.h5", dir);
-    pid_t pid = start_train(dir, NULL);
+    pid_t pid = start_train_method(dir, NULL, method);
     /* wait until the first epoch is in the file (the reader works while the run is
      * going); three epochs remain, ample time for the checks before the kill */
     int64_t rows = -1;
@@ -156,7 +203,7 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     }
     assert_true(rows >= 1);
     /* a second writer of the same run is refused while the first one lives */
-    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 1);
+    assert_int_equal(rm_test_wait_exit(start_train_method(dir, NULL, method)), 1);
     kill(pid, SIGKILL);
     assert_int_equal(rm_test_wait_exit(pid), 128 + SIGKILL);
     printf("  killed with SIGKILL after %lld epochs in the file\n", (long long)rows);
@@ -166,8 +213,19 @@ static void test_sigkill_after_epoch_then_resume(void **state) {
     assert_true(s.rows >= 1);
     assert_int_equal(s.status, RM_RUN_RUNNING);
     rm_run_summary_free(&s);
-    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 0);
-    assert_same_run(reference, dir);
+    assert_int_equal(rm_test_wait_exit(start_train_method(dir, NULL, method)), 0);
+    assert_same_run(ref, dir);
+}
+
+static void test_sigkill_after_epoch_then_resume(void **state) {
+    (void)state;
+    sigkill_after_epoch_then_resume("pgi", reference);
+}
+
+/* FGSM-PGK with its EMA model: both weight sets come back bit for bit */
+static void test_pgk_ema_sigkill_after_epoch_then_resume(void **state) {
+    (void)state;
+    sigkill_after_epoch_then_resume("pgk", reference_pgk);
 }
 
 static void test_fault_inside_checkpoint_write_then_resume(void **state) {
@@ -209,12 +267,12 @@ static void test_fault_inside_checkpoint_write_then_resume(void **state) {
 /* SIGTERM (what Slurm / mpirun send before a time limit) stops the run at the next batch
  * boundary: it checkpoints the half-done epoch, records "preempted", exits with 4, and
  * the same command continues from the next batch to a bit-identical result. */
-static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
-    (void)state;
-    char dir[300], path[400];
-    make_dir(dir, sizeof dir, "preempted");
+static void sigterm_preempts_mid_epoch_then_resume(const char *method, const char *ref) {
+    char dir[300], path[400], name[24];
+    snprintf(name, sizeof name, "preempted-%s", method);
+    make_dir(dir, sizeof dir, name);
     snprintf(path, sizeof path, "%s/r.h5", dir);
-    pid_t pid = start_train(dir, NULL);
+    pid_t pid = start_train_method(dir, NULL, method);
     int64_t rows = -1;
     for (int i = 0; i < 6000 && rows < 1; i++) {
         nanosleep(&(struct timespec){0, 10000000}, NULL);
@@ -232,8 +290,19 @@ static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
         assert_int_equal(s.status, RM_RUN_PREEMPTED);
     }
     rm_run_summary_free(&s);
-    assert_int_equal(rm_test_wait_exit(start_train(dir, NULL)), 0);
-    assert_same_run(reference, dir);
+    assert_int_equal(rm_test_wait_exit(start_train_method(dir, NULL, method)), 0);
+    assert_same_run(ref, dir);
+}
+
+static void test_sigterm_preempts_mid_epoch_then_resume(void **state) {
+    (void)state;
+    sigterm_preempts_mid_epoch_then_resume("pgi", reference);
+}
+
+/* the EMA's update count and shadow of a half-done epoch */
+static void test_pgk_ema_sigterm_preempts_mid_epoch_then_resume(void **state) {
+    (void)state;
+    sigterm_preempts_mid_epoch_then_resume("pgk", reference_pgk);
 }
 
 int main(void) {
@@ -241,6 +310,8 @@ int main(void) {
         cmocka_unit_test(test_sigkill_after_epoch_then_resume),
         cmocka_unit_test(test_fault_inside_checkpoint_write_then_resume),
         cmocka_unit_test(test_sigterm_preempts_mid_epoch_then_resume),
+        cmocka_unit_test(test_pgk_ema_sigkill_after_epoch_then_resume),
+        cmocka_unit_test(test_pgk_ema_sigterm_preempts_mid_epoch_then_resume),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

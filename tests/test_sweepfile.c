@@ -386,6 +386,56 @@ static void test_shipped_sweeps(void **state) {
     rm_sweep_free(&s);
 }
 
+/* The FGSM-PGK studies (sweeps/cifar{10,100}-pgk-regmix.yaml): PGK's reference settings
+ * per dataset, PGK with every regulariser and PGI with mse and regmix, 3 seeds. They
+ * train model resnet18; a tree without it cannot load them (skipped with a message). */
+static void test_shipped_pgk_sweeps(void **state) {
+    (void)state;
+    rm_config probe;
+    rm_config_defaults(&probe);
+    if (rm_config_set(&probe, "model", "resnet18", NULL) != RM_OK) {
+        rm_error_clear();
+        printf("SKIPPED: model resnet18 is not in this build\n");
+        return;
+    }
+    const struct {
+        const char *file, *dataset;
+        double s, lambda, mu, ema_value;
+        int reset, pgi_reset;
+    } want[] = {{"cifar10-pgk-regmix.yaml", "cifar10", 0.5, 5.6, 0.3, 0.82, 10, 40},
+                {"cifar100-pgk-regmix.yaml", "cifar100", 0.8, 1.0, 0.1, 0.9, 40, 10}};
+    for (int f = 0; f < 2; f++) {
+        rm_sweep s;
+        load_shipped(want[f].file, &s);
+        assert_int_equal(s.n_runs, (4 + 2) * 3);
+        int pgk = 0, ema = 0;
+        for (int i = 0; i < s.n_runs; i++) {
+            const rm_config *c = &s.runs[i].cfg;
+            assert_string_equal(c->model, "resnet18");
+            assert_string_equal(c->dataset, want[f].dataset);
+            assert_int_equal(c->epochs, 110);
+            assert_int_equal(c->batch, 128);
+            assert_true(c->eps == 8.0 / 255.0 && c->step == 8.0 / 255.0);
+            assert_string_equal(c->eval_model, "ema");
+            ema += rm_config_ema_enabled(c);
+            if (!strcmp(c->method, "pgk")) {
+                pgk++;
+                assert_true(c->label_smoothing == want[f].s && c->lambda == want[f].lambda);
+                assert_true(c->pgi_momentum == want[f].mu && c->ema_value == want[f].ema_value);
+                assert_int_equal(c->reset_every, want[f].reset);
+            } else {
+                assert_string_equal(c->method, "pgi");
+                assert_true(!strcmp(c->reg, "mse") || !strcmp(c->reg, "regmix"));
+                assert_true(c->label_smoothing == 0.6 && c->lambda == 10.0 && c->pgi_momentum == 0.3);
+                assert_int_equal(c->reset_every, want[f].pgi_reset);
+            }
+        }
+        assert_int_equal(pgk, 4 * 3);
+        assert_int_equal(ema, pgk); /* the EMA: every pgk run, no pgi run */
+        rm_sweep_free(&s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_and_zip),
@@ -396,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_eval_attacks_axis),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_shipped_sweeps),
+        cmocka_unit_test(test_shipped_pgk_sweeps),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -145,7 +145,7 @@ static void test_expansion_errors(void **state) {
     /* a run that fails rm_config_validate: named by id and axis values; the count */
     ERR3("name: a\nbase:\n  reg: mse\ngrid:\n  method: [pgi, pgd-at, trades]\n  seed: [0]\n", RM_ERR_ARG, 6,
          "run 'method-pgd-at_seed-0' (method=pgd-at, seed=0) is invalid",
-         "reg: 'mse' applies to methods pgi and fgsm-rs only", "(2 of 3 runs are invalid)");
+         "reg: 'mse' applies to methods pgi, pgk and fgsm-rs only", "(2 of 3 runs are invalid)");
     ERR2("name: a\nbase:\n  model: preact-resnet18\n", RM_ERR_ARG, 2, "run 'a' (no axes) is invalid",
          "takes 3x32x32 images");
     /* duplicate configurations: one value written twice; an axis that does not change the run */

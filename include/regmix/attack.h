@@ -90,5 +90,15 @@ rm_status rm_pgi_begin(rm_pgi_state *s, const float *x, const int64_t *ids, int 
  * A zero gradient norm adds 0 to M; a non-finite one is RM_ERR_DIVERGED. */
 rm_status rm_pgi_update(rm_pgi_state *s, const float *x, const int64_t *ids, int B,
                         const float *e, const float *g, float *delta);
+/* rm_pgi_update in its two halves, for FGSM-PGK, whose momentum weight needs the final
+ * pass that d feeds:
+ *   rm_pgi_final:        d = P(e + step sign(g))                  (state unchanged)
+ *   rm_pgi_update_prior: M[I] <- w g / ||g||_1 + mu M[I],  D[I] <- P(e + step sign(M[I]))
+ * rm_pgi_update is rm_pgi_final then rm_pgi_update_prior with w = 1 (FGSM-PGI);
+ * FGSM-PGK takes w = 2 - r, r = n_f / (n_i + 1) (include/regmix/method.h). */
+rm_status rm_pgi_final(const rm_pgi_state *s, const float *x, int B, const float *e, const float *g,
+                       float *delta);
+rm_status rm_pgi_update_prior(rm_pgi_state *s, const float *x, const int64_t *ids, int B,
+                              const float *e, const float *g, double w);
 
 #endif

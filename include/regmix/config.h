@@ -39,8 +39,8 @@ typedef struct {
     int64_t test_subset;         /* test samples evaluated per epoch; 0 = all */
     int augment;                 /* -1 = dataset default (CIFAR on, MNIST off), 0, 1 */
     /* method */
-    char method[32];             /* pgi | fgsm-rs | pgd-at | trades */
-    char reg[32];                /* none | mse | amr | agr | regmix (pgi and fgsm-rs) */
+    char method[32];             /* pgi | fgsm-rs | pgd-at | trades | pgk */
+    char reg[32];                /* none | mse | amr | agr | regmix (pgi, pgk and fgsm-rs) */
     double alpha, beta, gamma, lambda; /* AMR weights, AGR weight, MSE weight */
     double trades_beta;          /* TRADES weight of KL(p_c || p_f) */
     int amr_stop_f, amr_stop_i;  /* per-side stop-gradient flags of AMR */
@@ -51,6 +51,10 @@ typedef struct {
     int reset_every;             /* PGI: re-initialise the per-sample buffers every N epochs */
     double pgi_momentum;         /* mu = 0.3 */
     int train_attack_steps;      /* pgd-at / trades: attack iterations during training */
+    char ema[8];                 /* auto | on | off: EMA model (auto: on for pgk) */
+    double ema_value;            /* pgk: r at which the EMA decay cap becomes adaptive (0.82) */
+    double ema_decay;            /* decay cap below ema_value and without r (0.999) */
+    int ema_gate;                /* pgk: update the EMA only when r >= ema_value */
     /* optimisation */
     int epochs, batch;
     double lr, momentum, weight_decay;
@@ -61,6 +65,7 @@ typedef struct {
     int n_eval;
     rm_eval_attack eval[RM_CFG_MAX_EVAL];
     int eval_every;              /* evaluate every N epochs (and always the last) */
+    char eval_model[16];         /* ema | student: which model evaluation uses when an EMA exists */
     double co_threshold;         /* catastrophic overfitting: PGD acc below this fraction of FGSM acc
                                     (and FGSM acc > 0.3); see rm_config_co_flag */
     /* output */
@@ -101,11 +106,12 @@ rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *o
  * again (the struct may have been filled by code), then the cross-field rules:
  * - model and dataset agree on the input shape: fmnist-cnn (1x28x28) takes fashion-mnist
  *   or mnist, preact-resnet18 (3x32x32) takes cifar10 or cifar100;
- * - reg applies to pgi and fgsm-rs only: pgd-at and trades require reg: none (an error,
- *   not silently ignored, so that equal science never hashes differently);
+ * - reg applies to pgi, pgk and fgsm-rs only: pgd-at and trades require reg: none (an
+ *   error, not silently ignored, so that equal science never hashes differently);
  * - beta stays at its default with method trades (its weight is trades_beta; regmix 0.1
  *   used beta for it, so a beta given for trades is refused, not ignored);
  * - step <= 2 eps when eps > 0 (a larger sign step is clipped to the same attack);
+ * - ema_gate needs method pgk with its EMA on;
  * - val_size < train_subset and batch <= train_subset - val_size when train_subset > 0;
  * - 1 <= n_eval <= RM_CFG_MAX_EVAL with distinct attack names. */
 rm_status rm_config_validate(const rm_config *c);
@@ -117,6 +123,9 @@ rm_status rm_config_validate(const rm_config *c);
  * together, one run may not), and batch not above train_samples, the training samples
  * left after train_subset and val_size (a negative count skips that check). */
 rm_status rm_config_check_run(const rm_config *c, int64_t train_samples);
+
+/* 1 when the run keeps an EMA model: ema "on", or "auto" with method pgk. */
+int rm_config_ema_enabled(const rm_config *c);
 
 /* Catastrophic overfitting flag of one evaluation (accuracies as fractions in [0, 1]):
  * 1 when fgsm_acc > 0.3 and pgd_acc < co_threshold * fgsm_acc, else 0. The FGSM

@@ -1,5 +1,6 @@
 /* regmix method: one training step of any method, as a composition (method.md) of
- *   - the attack that makes the final perturbation d: prior-guided FGSM (pgi),
+ *   - the attack that makes the final perturbation d: prior-guided FGSM (pgi; pgk:
+ *     FGSM-PGK, whose momentum weights the new gradient by 2 - r, r = n_f / (n_i + 1)),
  *     FGSM with random start (fgsm-rs), PGD (pgd-at), TRADES' KL attack (trades);
  *   - the loss terms over the taped passes: CE_ls(z_f) (TRADES: CE(z_c) + trades_beta KL),
  *     plus the regulariser R = mse | amr | agr | regmix over z_f, z_i, z_c.
@@ -36,13 +37,16 @@ void rm_dp_slice(int B, int rank, int size, int *lo, int *hi);
 
 typedef struct rm_method rm_method;
 
-/* Batch means of the loss terms of one step; terms the method lacks are 0. */
+/* Batch means of the loss terms of one step; terms the method lacks are 0. Counts are
+ * of the whole (global) batch, from the step's training-mode passes. */
 typedef struct {
     double loss, ce, mse, amr, agr, trades;
-    int correct; /* final adversarial examples classified correctly */
+    int correct;         /* n_f: final adversarial examples classified correctly */
+    int correct_initial; /* n_i: the same for the initial pass z_i (pgi, pgk, fgsm-rs; else 0) */
+    double r;            /* pgk: attack quality n_f / (n_i + 1); NaN for the other methods */
 } rm_step_terms;
 
-/* n_train: training samples (PGI keeps per-sample buffers indexed by sample id). */
+/* n_train: training samples (pgi and pgk keep per-sample buffers indexed by sample id). */
 rm_status rm_method_create(const rm_config *cfg, rm_net *net, int64_t n_train, int max_batch,
                            rm_method **out);
 void rm_method_destroy(rm_method *m);
@@ -65,7 +69,8 @@ rm_status rm_method_gradients(rm_method *m, const float *x, const int32_t *y, co
  * max_batch < the group size. */
 rm_status rm_method_set_dp(rm_method *m, rm_dp *g);
 
-/* The PGI buffers (NULL for other methods): checkpoints and tests read and set them. */
+/* The PGI buffers of pgi and pgk (NULL for other methods): checkpoints and tests read
+ * and set them. */
 rm_pgi_state *rm_method_pgi(rm_method *m);
 /* The final perturbation d of the last step, (B, C, H, W). Data-parallel: the whole
  * batch for pgi and fgsm-rs, only the rank's slice for pgd-at and trades. */

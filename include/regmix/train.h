@@ -56,10 +56,10 @@ rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_ev
                               double *accuracy);
 
 /* Checkpoints (include/regmix/runfile.h): the whole state an exact resume needs —
- * weights and BN statistics, SGD momentum, PGI buffers, RNG streams, epoch and
- * iteration — written atomically beside the run file `run_path`. */
+ * weights and BN statistics, the EMA model's, SGD momentum, PGI buffers, RNG streams,
+ * epoch and iteration — written atomically beside the run file `run_path`. */
 rm_status rm_trainer_save_checkpoint(rm_trainer *t, const char *run_path, const char *config_hash);
-/* Restores it; weights_only: just the model (evaluating a finished run). */
+/* Restores it; weights_only: just the model and its EMA (evaluating a finished run). */
 rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int weights_only);
 
 /* Data parallel (include/regmix/method.h): from now on this trainer is one of the
@@ -73,5 +73,44 @@ rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g);
 
 rm_net *rm_trainer_net(rm_trainer *t);
 const rm_dataset *rm_trainer_test_set(const rm_trainer *t);
+
+/* ---- the EMA model (FGSM-PGK's "prior-guided ensemble") ----
+ * A shadow copy of every parameter and batch-norm running statistic (rm_net_params:
+ * weights and buffers alike), initialised to the initial weights and updated after
+ * every optimiser step:
+ *   shadow <- k shadow + (1 - k) w,   k = min(c, (t + 1) / (t + 10)),   t = updates so far
+ * with the cap c from the step's attack quality r (rm_ema_cap). A run keeps one when
+ * rm_config_ema_enabled (setting ema; on by default for pgk). Evaluation then uses it
+ * (setting eval_model), and checkpoints hold it beside the trained ("student") weights. */
+typedef struct rm_ema rm_ema;
+
+/* The EMA of `net`, starting from its current weights; t = 0. */
+rm_status rm_ema_create(rm_net *net, rm_ema **out);
+void rm_ema_destroy(rm_ema *e);
+/* The cap c of a step with attack quality r (pgk: n_f / (n_i + 1); NaN for methods
+ * without it): c = ema_decay when r is NaN or r < ema_value, else
+ * c = min(1, 0.99999 r / ema_value) (FGSM-PGK's public code). */
+double rm_ema_cap(const rm_config *c, double r);
+/* k = min(cap, (t + 1) / (t + 10)). */
+double rm_ema_decay(double cap, int64_t t);
+/* One update with decay k (float32 shadow, each element computed in double); t += 1. */
+void rm_ema_update(rm_ema *e, double k);
+/* The update after an optimiser step whose terms are s: k = rm_ema_decay(rm_ema_cap(c,
+ * s->r), t). With ema_gate, a step with r < ema_value is skipped. Returns 1 and sets
+ * *k_used (may be NULL) when it updated, 0 when skipped. */
+int rm_ema_after_step(rm_ema *e, const rm_config *c, const rm_step_terms *s, double *k_used);
+int64_t rm_ema_updates(const rm_ema *e);
+void rm_ema_set_updates(rm_ema *e, int64_t t); /* when restoring a checkpoint */
+/* The shadow of rm_net_params(net)[i] (numel floats, PyTorch layout); NULL past the end. */
+float *rm_ema_shadow(rm_ema *e, size_t i);
+/* Exchanges the network's weights and buffers with the shadow (then
+ * rm_net_params_changed): the net holds the EMA model; a second swap restores both
+ * exactly. */
+void rm_ema_swap(rm_ema *e);
+
+/* The trainer's EMA (NULL when the run keeps none). rm_trainer_evaluate evaluates the
+ * net as it is; the epoch loop swaps the EMA in around its evaluations when eval_model
+ * is ema, and records which model it used in the metric column eval_ema. */
+rm_ema *rm_trainer_ema(rm_trainer *t);
 
 #endif

@@ -81,32 +81,55 @@ rm_status rm_pgi_begin(rm_pgi_state *s, const float *x, const int64_t *ids, int 
     return RM_OK;
 }
 
-/* x, e, g, delta: (B, d); ids: (B).
- *   M[I] = g / ||g||_1 + mu M[I]   (||g||_1 over all B*d elements; a zero norm adds 0)
- *   delta = P(e + step sign(g)),   D[I] = P(e + step sign(M[I])). */
-rm_status rm_pgi_update(rm_pgi_state *s, const float *x, const int64_t *ids, int B,
-                        const float *e, const float *g, float *delta) {
-    RM_TRY(check_ids("rm_pgi_update", s, x, ids, B));
-    if (!e || !g || !delta)
-        return rm_fail(RM_ERR_ARG, "rm_pgi_update: e, g or delta pointer is NULL");
+/* x, e, g, delta: (B, d).  delta = P(e + step sign(g)), sample by sample. */
+rm_status rm_pgi_final(const rm_pgi_state *s, const float *x, int B, const float *e, const float *g,
+                       float *delta) {
+    if (!s || !s->D) return rm_fail(RM_ERR_ARG, "rm_pgi_final: state is NULL or not initialised");
+    if (!x || !e || !g || !delta || B < 1)
+        return rm_fail(RM_ERR_ARG, "rm_pgi_final: a pointer is NULL or batch %d < 1", B);
+    const size_t d = s->d;
+    for (int b = 0; b < B; b++) {
+        const size_t bo = (size_t)b * d;
+        for (size_t j = 0; j < d; j++) delta[bo + j] = e[bo + j] + s->step * adv_sign(g[bo + j]);
+        rm_project(delta + bo, x + bo, d, s->eps);
+    }
+    return RM_OK;
+}
+
+/* x, e, g: (B, d); ids: (B).
+ *   M[I] = w g / ||g||_1 + mu M[I]   (||g||_1 over all B*d elements; a zero norm adds 0)
+ *   D[I] = P(e + step sign(M[I])). */
+rm_status rm_pgi_update_prior(rm_pgi_state *s, const float *x, const int64_t *ids, int B,
+                              const float *e, const float *g, double w) {
+    RM_TRY(check_ids("rm_pgi_update_prior", s, x, ids, B));
+    if (!e || !g) return rm_fail(RM_ERR_ARG, "rm_pgi_update_prior: e or g pointer is NULL");
+    if (!isfinite(w)) return rm_fail(RM_ERR_ARG, "rm_pgi_update_prior: weight %g is not finite", w);
     const size_t d = s->d, n = (size_t)B * d;
     double l1 = 0.0;
     for (size_t i = 0; i < n; i++) l1 += fabs((double)g[i]);
     if (!isfinite(l1))
-        return rm_fail(RM_ERR_DIVERGED, "rm_pgi_update: L1 norm of the input gradient is %g",
+        return rm_fail(RM_ERR_DIVERGED, "rm_pgi_update_prior: L1 norm of the input gradient is %g",
                        l1);
-    const double inv = l1 > 0.0 ? 1.0 / l1 : 0.0;
+    /* w * (1 / l1): exactly 1 / l1 for w = 1, so FGSM-PGI keeps its bits */
+    const double scale = l1 > 0.0 ? w * (1.0 / l1) : 0.0;
     const float mu = s->mu, step = s->step;
     for (int b = 0; b < B; b++) {
         const size_t off = (size_t)ids[b] * d, bo = (size_t)b * d;
         float *Mi = s->M + off, *Di = s->D + off;
         for (size_t j = 0; j < d; j++) {
-            Mi[j] = (float)((double)g[bo + j] * inv) + mu * Mi[j];
-            delta[bo + j] = e[bo + j] + step * adv_sign(g[bo + j]);
+            Mi[j] = (float)((double)g[bo + j] * scale) + mu * Mi[j];
             Di[j] = e[bo + j] + step * adv_sign(Mi[j]);
         }
-        rm_project(delta + bo, x + bo, d, s->eps);
         rm_project(Di, x + bo, d, s->eps);
     }
     return RM_OK;
+}
+
+rm_status rm_pgi_update(rm_pgi_state *s, const float *x, const int64_t *ids, int B,
+                        const float *e, const float *g, float *delta) {
+    RM_TRY(check_ids("rm_pgi_update", s, x, ids, B));
+    if (!e || !g || !delta)
+        return rm_fail(RM_ERR_ARG, "rm_pgi_update: e, g or delta pointer is NULL");
+    RM_TRY(rm_pgi_final(s, x, B, e, g, delta));
+    return rm_pgi_update_prior(s, x, ids, B, e, g, 1.0);
 }

@@ -1,6 +1,8 @@
 /* regmix eval RUN.h5: evaluates a run's checkpointed weights under a list of attacks on
  * the test set (inference-mode batch norm), e.g. the full test set after training on a
- * per-epoch subset. Reads the run's configuration from its file; writes nothing. */
+ * per-epoch subset. A run with an EMA model has two: the EMA and the student (its
+ * trained weights); --model picks one, by default the one the run evaluated with
+ * (eval_model). Reads the run's configuration from its file; writes nothing. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +13,11 @@
 #include "regmix/train.h"
 
 static int eval_usage(FILE *out) {
-    fprintf(out, "usage: regmix eval RUN.h5 [--attacks LIST] [--test-subset N] [--threads T]\n"
+    fprintf(out, "usage: regmix eval RUN.h5 [--attacks LIST] [--test-subset N] [--threads T] [--model M]\n"
                  "  LIST: comma-separated evaluation attacks (default clean,fgsm,pgd20,cw20),\n"
                  "        e.g. pgd50x5 (5 restarts), cw20, pgd20@12/255 (another budget)\n"
                  "  --test-subset N: evaluate the first N of the fixed test subset; 0 (default) = all\n"
+                 "  --model M: ema or student, for a run with an EMA model (default: its eval_model)\n"
                  "  Prints one line per attack and, last, one JSON object.\n");
     return out == stderr ? EXIT_USAGE : 0;
 }
@@ -25,7 +28,7 @@ static int fail(const char *what) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *path = NULL, *attacks = "clean,fgsm,pgd20,cw20", *subset = "0", *threads = NULL;
+    const char *path = NULL, *attacks = "clean,fgsm,pgd20,cw20", *subset = "0", *threads = NULL, *model = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return eval_usage(stdout);
@@ -33,6 +36,7 @@ int cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "--attacks")) attacks = argv[++i];
         else if (!strcmp(a, "--test-subset")) subset = argv[++i];
         else if (!strcmp(a, "--threads")) threads = argv[++i];
+        else if (!strcmp(a, "--model")) model = argv[++i];
         else if (a[0] == '-' || path) {
             fprintf(stderr, "regmix eval: unexpected argument '%s'\n", a);
             return eval_usage(stderr);
@@ -48,10 +52,18 @@ int cmd_eval(int argc, char **argv) {
     if (st != RM_OK) return fail("the run's configuration: ");
     if (rm_config_set(&cfg, "eval_attacks", attacks, "--attacks") != RM_OK ||
         rm_config_set(&cfg, "test_subset", subset, "--test-subset") != RM_OK ||
-        (threads && rm_config_set(&cfg, "threads", threads, "--threads") != RM_OK)) {
+        (threads && rm_config_set(&cfg, "threads", threads, "--threads") != RM_OK) ||
+        (model && rm_config_set(&cfg, "eval_model", model, "--model") != RM_OK)) {
         fprintf(stderr, "regmix eval: %s\n", rm_error_message());
         return EXIT_USAGE;
     }
+    int has_ema = rm_config_ema_enabled(&cfg);
+    if (model && !strcmp(model, "ema") && !has_ema) {
+        fprintf(stderr, "regmix eval: --model ema: run %s has no EMA model (method %s, ema %s); use --model student\n",
+                path, cfg.method, cfg.ema);
+        return EXIT_USAGE;
+    }
+    const char *which = has_ema ? cfg.eval_model : "student";
     if (!rm_checkpoint_present(path)) {
         fprintf(stderr, "regmix eval: %s has no checkpoint yet (nothing to evaluate)\n", path);
         return EXIT_FAILED;
@@ -62,9 +74,10 @@ int cmd_eval(int argc, char **argv) {
         rm_trainer_destroy(t);
         return fail(NULL);
     }
+    if (!strcmp(which, "ema")) rm_ema_swap(rm_trainer_ema(t)); /* the net now holds the EMA model */
     const rm_dataset *test = rm_trainer_test_set(t);
-    printf("# regmix eval %s: %lld test images, eps %.4g, threads %d\n", path, (long long)test->n,
-           cfg.eps, omp_get_max_threads());
+    printf("# regmix eval %s: model %s, %lld test images, eps %.4g, threads %d\n", path, which,
+           (long long)test->n, cfg.eps, omp_get_max_threads());
     printf("%-20s %10s %10s\n", "attack", "accuracy%", "seconds");
     fflush(stdout);
     double acc[RM_CFG_MAX_EVAL];
@@ -79,7 +92,7 @@ int cmd_eval(int argc, char **argv) {
         fflush(stdout);
     }
     if (rc == 0) {
-        printf("{\"run\":\"%s\",\"test_images\":%lld", path, (long long)test->n);
+        printf("{\"run\":\"%s\",\"model\":\"%s\",\"test_images\":%lld", path, which, (long long)test->n);
         for (int i = 0; i < cfg.n_eval; i++) printf(",\"test_%s\":%.4f", cfg.eval[i].name, acc[i]);
         printf("}\n");
     }

@@ -63,10 +63,12 @@ enum {
 
 static const char *const models[] = {"fmnist-cnn", "preact-resnet18", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
-static const char *const methods[] = {"pgi", "fgsm-rs", "pgd-at", "trades", NULL};
+static const char *const methods[] = {"pgi", "fgsm-rs", "pgd-at", "trades", "pgk", NULL};
 static const char *const regs[] = {"none", "mse", "amr", "agr", "regmix", NULL};
 static const char *const agr_dirs[] = {"c||f", "f||c", "both", NULL};
 static const char *const schedules[] = {"multistep", "cyclic", "cosine", "constant", NULL};
+static const char *const ema_modes[] = {"auto", "on", "off", NULL};
+static const char *const eval_models[] = {"ema", "student", NULL};
 
 #define AT(f) .offset = offsetof(rm_config, f), .size = sizeof(((rm_config *)0)->f)
 #define GE(x) .lo = (x), .has_lo = 1
@@ -85,7 +87,7 @@ static const setting_t table[] = {
     {"augment", K_INT, AT(augment), "-1", "training augmentation: -1 dataset default (CIFAR pad+crop+flip on, MNIST off), 0 off, 1 on", GE(-1), LE(1)},
     /* method */
     {"method", K_ENUM, AT(method), "pgi", "training method: how the perturbation is made and which loss terms are used", .values = methods},
-    {"reg", K_ENUM, AT(reg), "regmix", "regulariser of pgi and fgsm-rs (pgd-at and trades need none)", .values = regs},
+    {"reg", K_ENUM, AT(reg), "regmix", "regulariser of pgi, pgk and fgsm-rs (pgd-at and trades need none)", .values = regs},
     {"alpha", K_FLOAT, AT(alpha), "1", "AMR weight of KL(p_f || p_i)", GE(0)},
     {"beta", K_FLOAT, AT(beta), "0.5", "AMR weight of KL(p_i || p_f) (reg amr and regmix; keep the default with method trades)", GE(0)},
     {"trades_beta", K_FLOAT, AT(trades_beta), "6", "TRADES weight of KL(p_c || p_f) (method trades)", GE(0),
@@ -102,6 +104,10 @@ static const setting_t table[] = {
     {"reset_every", K_INT, AT(reset_every), "40", "PGI: re-initialise the per-sample prior and momentum every N epochs", GE(1)},
     {"pgi_momentum", K_FLOAT, AT(pgi_momentum), "0.3", "PGI: gradient momentum mu", GE(0), LE(1)},
     {"train_attack_steps", K_INT, AT(train_attack_steps), "10", "pgd-at and trades: attack iterations during training", GE(1)},
+    {"ema", K_ENUM, AT(ema), "auto", "EMA model of the weights and BN statistics (FGSM-PGK's prior-guided ensemble): auto = on for pgk, off for the other methods", .values = ema_modes, .hash = HASH_IF_NOT_DEFAULT},
+    {"ema_value", K_FLOAT, AT(ema_value), "0.82", "pgk EMA: decay cap c = min(1, 0.99999 r / ema_value) when r = n_f / (n_i + 1) >= ema_value, else ema_decay", GT(0), .hash = HASH_IF_NOT_DEFAULT},
+    {"ema_decay", K_FLOAT, AT(ema_decay), "0.999", "EMA: decay cap c when r < ema_value, and for every method without r (all but pgk)", GE(0), LE(1), .hash = HASH_IF_NOT_DEFAULT},
+    {"ema_gate", K_BOOL, AT(ema_gate), "0", "pgk EMA: update only on steps with r >= ema_value (what FGSM_PGK_CIFAR100.py does); off: every step", .hash = HASH_IF_NOT_DEFAULT},
     /* optimisation */
     {"epochs", K_INT, AT(epochs), "8", "training epochs", GE(1)},
     {"batch", K_INT, AT(batch), "128", "mini-batch size; at most the training samples (after train_subset and val_size)", GE(1)},
@@ -114,6 +120,7 @@ static const setting_t table[] = {
     /* evaluation */
     {"eval_attacks", K_EVAL, AT(eval), "clean,fgsm,pgd20,cw20", "evaluation attacks (comma-separated or a YAML sequence)"},
     {"eval_every", K_INT, AT(eval_every), "1", "evaluate every N epochs (and always after the last)", GE(1)},
+    {"eval_model", K_ENUM, AT(eval_model), "ema", "model that evaluation uses when the run has an EMA: ema or student (the trained weights)", .values = eval_models, .hash = HASH_IF_NOT_DEFAULT},
     {"co_threshold", K_FLOAT, AT(co_threshold), "0.5", "catastrophic overfitting: flagged when PGD acc < co_threshold * FGSM acc and FGSM acc > 0.3", GE(0), LE(1)},
     /* output */
     {"outdir", K_STR, AT(outdir), "results/runs", "folder of the run files", .hash = HASH_NEVER},

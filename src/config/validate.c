@@ -51,7 +51,7 @@ rm_status rm_config_validate(const rm_config *c) {
      * and trades have their own loss. Refuse rather than ignore, so that one experiment
      * never has two configurations (and two hashes). */
     if ((is(c->method, "pgd-at") || is(c->method, "trades")) && !is(c->reg, "none"))
-        return rm_fail(RM_ERR_ARG, "reg: '%s' applies to methods pgi and fgsm-rs only; method %s needs reg: none",
+        return rm_fail(RM_ERR_ARG, "reg: '%s' applies to methods pgi, pgk and fgsm-rs only; method %s needs reg: none",
                        c->reg, c->method);
 
     /* beta was also TRADES' weight before trades_beta existed: a command or sweep
@@ -64,6 +64,11 @@ rm_status rm_config_validate(const rm_config *c) {
                        beta, beta);
     }
     RM_TRY(check_step(c));
+
+    /* the gate reads r, which only pgk's step has */
+    if (c->ema_gate && (!is(c->method, "pgk") || !rm_config_ema_enabled(c)))
+        return rm_fail(RM_ERR_ARG, "ema_gate: applies to method pgk with its EMA model on; method %s, ema %s",
+                       c->method, c->ema);
 
     if (c->train_subset > 0 && c->val_size >= c->train_subset)
         return rm_fail(RM_ERR_ARG, "val_size %lld leaves no training samples out of train_subset %lld",
@@ -103,4 +108,8 @@ int rm_config_co_attacks(const rm_config *c, int *fgsm_index, int *pgd_index) {
 
 int rm_config_co_flag(const rm_config *c, double fgsm_acc, double pgd_acc) {
     return fgsm_acc > 0.3 && pgd_acc < c->co_threshold * fgsm_acc;
+}
+
+int rm_config_ema_enabled(const rm_config *c) {
+    return c && (is(c->ema, "on") || (is(c->ema, "auto") && is(c->method, "pgk")));
 }

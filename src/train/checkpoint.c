@@ -1,5 +1,6 @@
 /* Trainer state <-> checkpoint: everything an exact resume needs (weights and BN
- * statistics, SGD momentum, PGI buffers, the RNG streams, epoch and iteration). */
+ * statistics, the EMA model's, SGD momentum, PGI buffers, the RNG streams, epoch and
+ * iteration). */
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,25 @@ static rm_status transfer_params(rm_trainer *t, transfer *x, int with_optimizer)
     return RM_OK;
 }
 
+/* The EMA model: ema/<state_dict name> for every parameter and BN statistic (the same
+ * names and shapes as model/, so either group loads into the PyTorch twin), and
+ * ema_updates, its update count t. */
+static rm_status transfer_ema(rm_trainer *t, transfer *x) {
+    if (!t->ema) return RM_OK;
+    size_t np;
+    rm_param *p = rm_net_params(t->net, &np);
+    char name[128];
+    for (size_t i = 0; i < np; i++) {
+        snprintf(name, sizeof name, "ema/%s", p[i].name);
+        RM_TRY(tensor(x, name, RM_DT_F32, p[i].ndim, p[i].dims, rm_ema_shadow(t->ema, i)));
+    }
+    int64_t updates = rm_ema_updates(t->ema);
+    RM_TRY(tensor(x, "ema_updates", RM_DT_I64, 0, NULL, &updates));
+    if (updates < 0) return rm_fail(RM_ERR_FORMAT, "checkpoint: ema_updates %lld is negative", (long long)updates);
+    rm_ema_set_updates(t->ema, updates);
+    return RM_OK;
+}
+
 /* The half-done epoch of a run preempted at a batch boundary: present in the
  * checkpoint exactly when t->in_epoch was set when it was written. */
 static rm_status transfer_epoch(rm_trainer *t, transfer *x) {
@@ -56,6 +76,7 @@ static rm_status transfer_epoch(rm_trainer *t, transfer *x) {
 
 static rm_status transfer_state(rm_trainer *t, transfer *x) {
     RM_TRY(transfer_params(t, x, 1));
+    RM_TRY(transfer_ema(t, x));
     rm_pgi_state *pgi = rm_method_pgi(t->method);
     if (pgi) {
         int64_t dims[2] = {pgi->n, (int64_t)pgi->d};
@@ -89,6 +110,7 @@ rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int we
     RM_TRY(rm_checkpoint_open(run_path, &x.r, &meta));
     /* weights only: regmix eval of a finished run */
     rm_status st = weights_only ? transfer_params(t, &x, 0) : transfer_state(t, &x);
+    if (st == RM_OK && weights_only) st = transfer_ema(t, &x);
     rm_checkpoint_close(x.r);
     RM_TRY(st);
     if (meta.epoch < 0 || meta.epoch > t->cfg.epochs)

@@ -8,13 +8,15 @@
 #include "regmix/method.h"
 #include "train/dp_internal.h"
 
-typedef enum { ATTACK_PGI, ATTACK_FGSM_RS, ATTACK_PGD, ATTACK_TRADES } attack_kind;
+typedef enum { ATTACK_PGI, ATTACK_FGSM_RS, ATTACK_PGD, ATTACK_TRADES, ATTACK_PGK } attack_kind;
 typedef enum { REG_NONE, REG_MSE, REG_AMR, REG_AGR, REG_REGMIX } reg_kind;
 
 /* Which passes and terms a method's step has. */
 typedef struct {
     attack_kind attack;
     reg_kind reg;
+    int prior_guided; /* pgi, pgk: per-sample prior D and momentum M */
+    int has_initial;  /* z_i = f(x + e) is computed (pgi, pgk, fgsm-rs) */
     int uses_initial; /* z_i = f(x + e) is back-propagated into the weights (mse, amr, regmix) */
     int uses_clean;   /* z_c = f(x) is taped (agr, regmix, trades) */
     double s_main;    /* label smoothing of the main CE term (1 = plain CE) */
@@ -53,8 +55,8 @@ static rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
     if (strcmp(cfg->reg, "none") && mp->reg == REG_NONE)
         return rm_fail(RM_ERR_ARG, "reg: unknown regulariser '%s'", cfg->reg);
     mp->s_main = 1.0;
-    if (!strcmp(cfg->method, "pgi")) {
-        mp->attack = ATTACK_PGI;
+    if (!strcmp(cfg->method, "pgi") || !strcmp(cfg->method, "pgk")) {
+        mp->attack = !strcmp(cfg->method, "pgi") ? ATTACK_PGI : ATTACK_PGK;
         mp->s_main = cfg->label_smoothing;
     } else if (!strcmp(cfg->method, "fgsm-rs")) {
         mp->attack = ATTACK_FGSM_RS;
@@ -65,10 +67,11 @@ static rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
     } else {
         return rm_fail(RM_ERR_ARG, "method: unknown method '%s'", cfg->method);
     }
-    int has_initial = mp->attack == ATTACK_PGI || mp->attack == ATTACK_FGSM_RS;
+    mp->prior_guided = mp->attack == ATTACK_PGI || mp->attack == ATTACK_PGK;
+    mp->has_initial = mp->prior_guided || mp->attack == ATTACK_FGSM_RS;
     mp->uses_initial = mp->reg == REG_MSE || mp->reg == REG_AMR || mp->reg == REG_REGMIX;
-    if (mp->uses_initial && !has_initial)
-        return rm_fail(RM_ERR_ARG, "reg: '%s' needs the initial adversarial pass of pgi or fgsm-rs, "
+    if (mp->uses_initial && !mp->has_initial)
+        return rm_fail(RM_ERR_ARG, "reg: '%s' needs the initial adversarial pass of pgi, pgk or fgsm-rs, "
                        "method '%s' has none (use reg=none or reg=agr)", cfg->reg, cfg->method);
     mp->uses_clean = mp->reg == REG_AGR || mp->reg == REG_REGMIX || mp->attack == ATTACK_TRADES;
     return RM_OK;
@@ -97,13 +100,14 @@ static void skip_normals(rm_rng *rng, size_t count) {
 
 /* Step 1-4 of the PGI step, or the FGSM-RS equivalent: the initial pass on x + e
  * (taped: the regulariser may back-propagate through it), its input gradient g, and
- * the final perturbation. */
+ * the final perturbation. PGK leaves the prior update to pgk_update_prior (after the
+ * final pass). */
 static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     const rm_config *c = &t->cfg;
     size_t n = (size_t)B * t->d, off = (size_t)t->lo * t->d;
     int b = t->hi - t->lo;
     float eps = (float)c->eps, step = (float)c->step;
-    if (t->mp.attack == ATTACK_PGI) {
+    if (t->mp.prior_guided) {
         RM_TRY(rm_pgi_begin(&t->pgi, t->x, t->ids, B, rng, t->e));
     } else {
         for (size_t i = 0; i < n; i++) t->e[i] = rm_rng_uniform_range(rng, -eps, eps);
@@ -114,7 +118,7 @@ static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     RM_TRY(rm_net_forward(t->net, t->tape_i, RM_MODE_TRAIN, t->xadv + off, b, t->zi));
     size_t nk = (size_t)b * t->K;
     memset(t->dzi, 0, nk * sizeof(float));
-    double s = t->mp.attack == ATTACK_PGI ? c->label_smoothing : 1.0;
+    double s = t->mp.prior_guided ? c->label_smoothing : 1.0;
     RM_TRY(rm_ce_ls(t->zi, t->y + t->lo, b, t->K, s, NULL, t->dzi));
     scale_floats(t->dzi, nk, b, B); /* d(global mean)/dz: ||g||_1 is over the whole batch */
     RM_TRY(rm_net_backward(t->net, t->tape_i, t->dzi, t->g + off, RM_GRAD_INPUT));
@@ -122,6 +126,8 @@ static rm_status fast_attack(rm_method *t, int B, rm_rng *rng) {
     if (t->dp) RM_TRY(dp_allgather_rows(t->dp, t->g, B, t->d));
     if (t->mp.attack == ATTACK_PGI) {
         RM_TRY(rm_pgi_update(&t->pgi, t->x, t->ids, B, t->e, t->g, t->delta));
+    } else if (t->mp.attack == ATTACK_PGK) {
+        RM_TRY(rm_pgi_final(&t->pgi, t->x, B, t->e, t->g, t->delta));
     } else {
         for (size_t i = 0; i < n; i++) {
             float sg = (float)((t->g[i] > 0) - (t->g[i] < 0));
@@ -141,6 +147,7 @@ static rm_status make_perturbation(rm_method *t, int B, rm_rng *rng) {
     float eps = (float)c->eps;
     switch (t->mp.attack) {
     case ATTACK_PGI:
+    case ATTACK_PGK:
     case ATTACK_FGSM_RS: return fast_attack(t, B, rng);
     case ATTACK_PGD:
         /* Madry et al. / Rice et al.: the attack runs with the model in training mode
@@ -174,14 +181,15 @@ static int count_correct(const float *z, const int32_t *y, int B, int K) {
 }
 
 /* Data parallel: the slice's batch means become its share of the global means (x b/B)
- * and are summed over the group with the correct counts, in rank order. */
-static rm_status reduce_terms(rm_method *t, double *v, int nv, size_t nk) {
+ * and are summed over the group with the correct counts (the last `counts` entries of
+ * v), in rank order. */
+static rm_status reduce_terms(rm_method *t, double *v, int nv, int counts, size_t nk) {
     int b = t->hi - t->lo, B = t->B;
     scale_floats(t->dzf, nk, b, B);
     scale_floats(t->dzi, nk, b, B);
     scale_floats(t->dzc, nk, b, B);
     if (!t->dp) return RM_OK;
-    for (int i = 0; i < nv - 1; i++) v[i] *= (double)b / (double)B; /* the last is a count */
+    for (int i = 0; i < nv - counts; i++) v[i] *= (double)b / (double)B;
     return rm_dp_allreduce(t->dp, v, nv);
 }
 
@@ -214,20 +222,30 @@ static rm_status loss_terms(rm_method *t, rm_step_terms *terms) {
         RM_TRY(rm_agr(t->zc, t->zf, B, K, &gc, &agr, t->dzc, t->dzf));
         break;
     }
-    double v[6] = {ce, mse, amr, agr, trades, count_correct(t->zf, y, B, K)};
-    RM_TRY(reduce_terms(t, v, 6, nk));
+    double v[7] = {ce, mse, amr, agr, trades, count_correct(t->zf, y, B, K),
+                   t->mp.has_initial ? count_correct(t->zi, y, B, K) : 0};
+    RM_TRY(reduce_terms(t, v, 7, 2, nk));
     ce = v[0], mse = v[1], amr = v[2], agr = v[3], trades = v[4];
     double loss = ce + mse + amr + agr + trades;
     /* after the sums: every rank of a group sees the same loss and stops together */
     RM_TRY(rm_loss_check_finite("training loss", loss));
-    *terms = (rm_step_terms){loss, ce, mse, amr, agr, trades, (int)v[5]};
+    *terms = (rm_step_terms){loss, ce, mse, amr, agr, trades, (int)v[5], (int)v[6], NAN};
     return RM_OK;
+}
+
+/* FGSM-PGK: the attack quality r = n_f / (n_i + 1) of this step (global-batch counts;
+ * the + 1, from PGK's CIFAR-100 and Tiny ImageNet scripts, never divides by zero)
+ * weights the new gradient in the momentum, M[I] <- (2 - r) g / ||g||_1 + mu M[I], and
+ * the prior follows the momentum, D[I] <- P(e + a sign(M[I])). */
+static rm_status pgk_update_prior(rm_method *t, int B, rm_step_terms *terms) {
+    terms->r = (double)terms->correct / ((double)terms->correct_initial + 1.0);
+    return rm_pgi_update_prior(&t->pgi, t->x, t->ids, B, t->e, t->g, 2.0 - terms->r);
 }
 
 rm_status rm_method_gradients(rm_method *t, const float *x, const int32_t *y, const int64_t *ids,
                               int B, rm_rng *rng, rm_step_terms *terms) {
     int size = rm_dp_size(t->dp);
-    if (B < size || B > t->max_batch || !x || !y || (t->mp.attack == ATTACK_PGI && !ids))
+    if (B < size || B > t->max_batch || !x || !y || (t->mp.prior_guided && !ids))
         return rm_fail(RM_ERR_ARG, "rm_method_gradients: bad batch (B=%d, max %d, %d data-parallel rank(s))",
                        B, t->max_batch, size);
     size_t n = (size_t)B * t->d;
@@ -244,6 +262,7 @@ rm_status rm_method_gradients(rm_method *t, const float *x, const int32_t *y, co
     RM_TRY(rm_net_forward(t->net, t->tape_f, RM_MODE_TRAIN, t->xadv + off, b, t->zf));
     if (t->mp.uses_clean) RM_TRY(rm_net_forward(t->net, t->tape_c, RM_MODE_TRAIN, t->x + off, b, t->zc));
     RM_TRY(loss_terms(t, terms));
+    if (t->mp.attack == ATTACK_PGK) RM_TRY(pgk_update_prior(t, B, terms));
     /* back-propagate into the weights through every pass the loss used */
     rm_net_zero_grad(t->net);
     RM_TRY(rm_net_backward(t->net, t->tape_f, t->dzf, NULL, RM_GRAD_WEIGHTS));
@@ -259,7 +278,7 @@ rm_status rm_method_gradients(rm_method *t, const float *x, const int32_t *y, co
 }
 
 void rm_method_start_epoch(rm_method *t, int epoch) {
-    if (t->mp.attack == ATTACK_PGI && epoch % t->cfg.reset_every == 0) rm_pgi_reset(&t->pgi);
+    if (t->mp.prior_guided && epoch % t->cfg.reset_every == 0) rm_pgi_reset(&t->pgi);
 }
 
 rm_status rm_method_set_dp(rm_method *t, rm_dp *g) {
@@ -271,7 +290,7 @@ rm_status rm_method_set_dp(rm_method *t, rm_dp *g) {
     return RM_OK;
 }
 
-rm_pgi_state *rm_method_pgi(rm_method *t) { return t->mp.attack == ATTACK_PGI ? &t->pgi : NULL; }
+rm_pgi_state *rm_method_pgi(rm_method *t) { return t->mp.prior_guided ? &t->pgi : NULL; }
 const float *rm_method_delta(const rm_method *t) { return t->delta; }
 
 int rm_method_has_term(const rm_method *t, const char *term) {
@@ -298,7 +317,7 @@ rm_status rm_method_create(const rm_config *cfg, rm_net *net, int64_t n_train, i
     if (st == RM_OK) st = rm_tape_create(net, &t->tape_i);
     if (st == RM_OK) st = rm_tape_create(net, &t->tape_c);
     if (st == RM_OK) st = rm_attacker_create(net, max_batch, &t->attacker);
-    if (st == RM_OK && t->mp.attack == ATTACK_PGI)
+    if (st == RM_OK && t->mp.prior_guided)
         st = rm_pgi_init(&t->pgi, n_train, t->d, (float)cfg->eps, (float)cfg->step, (float)cfg->pgi_momentum);
     size_t n = (size_t)max_batch * t->d, nk = (size_t)max_batch * t->K;
     float **img[] = {&t->x, &t->xadv, &t->e, &t->g, &t->delta};
@@ -322,7 +341,7 @@ void rm_method_destroy(rm_method *t) {
     rm_tape_destroy(t->tape_i);
     rm_tape_destroy(t->tape_c);
     rm_attacker_destroy(t->attacker);
-    if (t->mp.attack == ATTACK_PGI) rm_pgi_free(&t->pgi);
+    if (t->mp.prior_guided) rm_pgi_free(&t->pgi);
     void *bufs[] = {t->x, t->xadv, t->e, t->g, t->delta, t->zf, t->zi, t->zc, t->dzf, t->dzi, t->dzc, t->y};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) rm_free(bufs[i]);
     rm_free(t);

@@ -37,6 +37,11 @@ static void define_metrics(rm_trainer *t) {
     add_metric(t, "eval_seconds", "s", "wall time of the epoch's evaluation");
     add_metric(t, "epoch_seconds", "s", "wall time of the whole epoch");
     add_metric(t, "images_per_s", "1/s", "training images per second");
+    t->m_eval_ema = -1;
+    if (t->ema) { /* only in runs with an EMA: older runs keep their columns */
+        t->m_eval_ema = t->n_metrics;
+        add_metric(t, "eval_ema", "1", "model of this row's test_* accuracies: 1 the EMA model, 0 the student (trained weights); NaN if not evaluated");
+    }
 }
 
 int rm_trainer_metric_count(const rm_trainer *t) { return t->n_metrics; }
@@ -50,6 +55,7 @@ int rm_trainer_metric_index(const rm_trainer *t, const char *name) {
 }
 int rm_trainer_epoch(const rm_trainer *t) { return t->epoch; }
 rm_net *rm_trainer_net(rm_trainer *t) { return t->net; }
+rm_ema *rm_trainer_ema(rm_trainer *t) { return t->ema; }
 const rm_dataset *rm_trainer_test_set(const rm_trainer *t) { return &t->test; }
 
 static rm_status load_data(rm_trainer *t) {
@@ -116,6 +122,7 @@ static rm_status setup(rm_trainer *t) {
     RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
     RM_TRY(check_shapes(t));
     rm_net_init(t->net, c->seed);
+    if (rm_config_ema_enabled(c)) RM_TRY(rm_ema_create(t->net, &t->ema));
     t->K = t->train.num_classes;
     t->d = rm_net_input_size(t->net);
     t->B = c->batch;
@@ -152,6 +159,7 @@ rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out) {
 void rm_trainer_destroy(rm_trainer *t) {
     if (!t) return;
     rm_method_destroy(t->method);
+    rm_ema_destroy(t->ema);
     rm_attacker_destroy(t->attacker);
     rm_sgd_destroy(t->opt);
     rm_net_destroy(t->net);
@@ -230,6 +238,7 @@ static rm_status train_step(rm_trainer *t, int B, epoch_sums *sums) {
     RM_TRY(rm_method_gradients(t->method, t->x, t->y, t->ids, B, &t->rng_attack, &s));
     rm_sgd_step(t->opt, rm_lr_at(&t->sched, t->iteration, t->total_iterations));
     rm_net_params_changed(t->net);
+    if (t->ema) rm_ema_after_step(t->ema, &t->cfg, &s, NULL);
     t->iteration++;
     sums->loss += s.loss * B;
     sums->ce += s.ce * B;
@@ -285,8 +294,16 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, v
 
     int due = t->epoch % c->eval_every == 0 || t->epoch == c->epochs;
     if (due) {
-        for (int i = 0; i < c->n_eval; i++)
-            RM_TRY(rm_trainer_evaluate(t, NULL, &c->eval[i], &row[t->m_eval0 + i]));
+        /* the EMA model, when the run has one and eval_model says so, is swapped into
+         * the net for the evaluations and out again (exactly) afterwards */
+        int use_ema = t->ema && !strcmp(c->eval_model, "ema");
+        if (use_ema) rm_ema_swap(t->ema);
+        rm_status st = RM_OK;
+        for (int i = 0; i < c->n_eval && st == RM_OK; i++)
+            st = rm_trainer_evaluate(t, NULL, &c->eval[i], &row[t->m_eval0 + i]);
+        if (use_ema) rm_ema_swap(t->ema);
+        RM_TRY(st);
+        if (t->m_eval_ema >= 0) row[t->m_eval_ema] = use_ema;
         int f, p;
         if (rm_config_co_attacks(c, &f, &p))
             row[t->m_eval0 + c->n_eval] =

@@ -24,6 +24,7 @@ struct rm_trainer {
     rm_sgd *opt;
     rm_lr_schedule sched;
     rm_attacker *attacker; /* evaluation */
+    rm_ema *ema;           /* the EMA model; NULL when the run keeps none */
     rm_rng rng_shuffle, rng_aug, rng_attack;
     int B, K;
     size_t d; /* C*H*W */
@@ -39,6 +40,7 @@ struct rm_trainer {
     int n_metrics;
     rm_metric_def metrics[MAX_METRICS];
     int m_eval0;     /* index of the first evaluation metric */
+    int m_eval_ema;  /* index of eval_ema (runs with an EMA), else -1 */
 };
 
 

@@ -3,13 +3,17 @@
 clean test accuracy there (issue: a checkpoint written by regmix must load into PyTorch
 and give the same test accuracy).
 
-usage: /usr/bin/python3 tests/pytorch/eval_checkpoint.py RUN.h5 [DATA_DIR]
+usage: /usr/bin/python3 tests/pytorch/eval_checkpoint.py RUN.h5 [DATA_DIR] [--model ema|student]
 
-Reads the run's model from /config, the weights from /checkpoint/model (state_dict
-names), the Fashion-MNIST / MNIST test set from DATA_DIR (IDX, gzip; default
+Reads the run's model from /config, the weights from /checkpoint/model (the trained
+"student" weights) or /checkpoint/ema (the EMA model of a run that keeps one; same
+state_dict names), the Fashion-MNIST / MNIST test set from DATA_DIR (IDX, gzip; default
 /usr/share/datasets/fashion-mnist), evaluates in eval mode (running BN statistics) on the
-whole test set, and prints one line: `accuracy <percent> <correct>/<n>`.
+whole test set, and prints one line: `accuracy <percent> <correct>/<n> model <ema|student>`.
+--model defaults to what `regmix eval` evaluates: the EMA model when the checkpoint has
+one and the run's eval_model is ema, else the student.
 """
+import argparse
 import gzip
 import os
 import sys
@@ -31,18 +35,30 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def text_attr(attrs, name, default):
+    v = attrs.get(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    path = sys.argv[1]
-    data_dir = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("run")
+    ap.add_argument("data_dir", nargs="?", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--model", choices=("ema", "student"))
+    args = ap.parse_args()
+    path, data_dir = args.run, args.data_dir
     torch.set_num_threads(1)
     with h5py.File(path, "r", swmr=True) as f:
-        model_name = f["config"].attrs["model"]
-        if isinstance(model_name, bytes):
-            model_name = model_name.decode()
+        model_name = text_attr(f["config"].attrs, "model", "")
         ck = f["checkpoint"]  # external link to RUN.ckpt.h5:/checkpoint
-        state = {name: torch.from_numpy(ds[()]) for name, ds in ck["model"].items()}
+        which = args.model
+        if which is None:
+            which = "ema" if "ema" in ck and text_attr(f["config"].attrs, "eval_model", "ema") == "ema" \
+                else "student"
+        group = "ema" if which == "ema" else "model"
+        if group not in ck:
+            sys.exit("%s: the checkpoint has no EMA model (/checkpoint/ema)" % path)
+        state = {name: torch.from_numpy(ds[()]) for name, ds in ck[group].items()}
     num_classes = state["fc2.bias" if model_name == "fmnist-cnn" else "linear.bias"].shape[0]
     model = (FmnistCNN if model_name == "fmnist-cnn" else PreActResNet18)(num_classes=num_classes)
     model.load_state_dict(state)  # strict: every name and shape must match
@@ -55,7 +71,7 @@ def main():
         for i in range(0, len(x), 500):
             pred = model(x[i:i + 500]).argmax(dim=1)
             correct += int((pred == torch.from_numpy(labels[i:i + 500])).sum())
-    print(f"accuracy {100.0 * correct / len(x):.4f} {correct}/{len(x)}")
+    print(f"accuracy {100.0 * correct / len(x):.4f} {correct}/{len(x)} model {which}")
 
 
 if __name__ == "__main__":
