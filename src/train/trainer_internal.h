@@ -6,7 +6,7 @@
 #include "regmix/method.h"
 #include "regmix/train.h"
 
-enum { MAX_METRICS = 40 };
+enum { MAX_METRICS = 96 }; /* 14 fixed + 12 accuracies + at most 12 x (4 components + 1) + 3 warnings */
 
 /* Loss-term sums over an epoch (for the means in the metrics row). */
 typedef struct {
@@ -39,6 +39,7 @@ struct rm_trainer {
     int n_metrics;
     rm_metric_def metrics[MAX_METRICS];
     int m_eval0;     /* index of the first evaluation metric */
+    int m_extra0;    /* index of the first metric of rm_eval_extra_metrics (after the timings) */
 };
 
 

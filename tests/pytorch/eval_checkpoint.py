@@ -31,12 +31,8 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    path = sys.argv[1]
-    data_dir = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
-    torch.set_num_threads(1)
+def load_model(path):
+    """The run's network (from /config) with its checkpointed weights, in eval mode."""
     with h5py.File(path, "r", swmr=True) as f:
         model_name = f["config"].attrs["model"]
         if isinstance(model_name, bytes):
@@ -47,14 +43,29 @@ def main():
     model = (FmnistCNN if model_name == "fmnist-cnn" else PreActResNet18)(num_classes=num_classes)
     model.load_state_dict(state)  # strict: every name and shape must match
     model.eval()
+    return model
+
+
+def load_test_set(data_dir):
+    """The IDX test split in file order: images (N, 1, H, W) float in [0, 1], labels int64."""
     images = read_idx(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(data_dir, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    path = sys.argv[1]
+    data_dir = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+    torch.set_num_threads(1)
+    model = load_model(path)
+    x, labels = load_test_set(data_dir)
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), 500):
             pred = model(x[i:i + 500]).argmax(dim=1)
-            correct += int((pred == torch.from_numpy(labels[i:i + 500])).sum())
+            correct += int((pred == labels[i:i + 500]).sum())
     print(f"accuracy {100.0 * correct / len(x):.4f} {correct}/{len(x)}")
 
 
