@@ -159,7 +159,7 @@ static void test_square_p(void **state) {
 
 /* ---- FAB's projection ---- */
 
-enum { PN = 24 };
+enum { PN = 784 }; /* the largest size tried: a Fashion-MNIST image */
 
 /* Largest |w.d| reachable with max |d_i| <= lam inside the box, towards the sign of r. */
 static double reach(const float *u, const float *w, int n, double r, double lam) {
@@ -177,20 +177,21 @@ static void test_fab_projection(void **state) {
     rm_rng rng;
     rm_rng_seed(&rng, 404);
     int reachable = 0, corner = 0;
+    static float u[PN], w[PN], d[PN];
     for (int t = 0; t < 300; t++) {
-        float u[PN], w[PN], d[PN];
-        for (int i = 0; i < PN; i++) {
+        const int n = t % 3 == 0 ? PN : 24; /* small, and large enough for deep partitions */
+        for (int i = 0; i < n; i++) {
             const float c = rm_rng_uniform(&rng);
             u[i] = c < 0.15f ? 0.0f : c < 0.3f ? 1.0f : rm_rng_uniform(&rng); /* pixels on the box */
             w[i] = rm_rng_uniform(&rng) < 0.2f ? 0.0f : rm_rng_normal(&rng);
         }
         const double sign = rm_rng_uniform(&rng) < 0.5f ? -1.0 : 1.0;
-        const double full = reach(u, w, PN, sign, 2.0); /* every coordinate at the box */
+        const double full = reach(u, w, n, sign, 2.0); /* every coordinate at the box */
         const double r = sign * full * (0.05 + 1.2 * rm_rng_uniform(&rng));
         double lam;
-        assert_int_equal(rm_fab_project_linf(u, w, PN, r, d, &lam), RM_OK);
+        assert_int_equal(rm_fab_project_linf(u, w, n, r, d, &lam), RM_OK);
         double wd = 0, m = 0;
-        for (int i = 0; i < PN; i++) {
+        for (int i = 0; i < n; i++) {
             wd += (double)w[i] * d[i];
             if (fabsf(d[i]) > m) m = fabsf(d[i]);
             const float img = u[i] + d[i];
@@ -204,7 +205,7 @@ static void test_fab_projection(void **state) {
             double lo = 0, hi = 1; /* bisection for the smallest lambda with reach >= |r| */
             for (int k = 0; k < 60; k++) {
                 const double mid = 0.5 * (lo + hi);
-                if (reach(u, w, PN, r, mid) >= fabs(r)) hi = mid;
+                if (reach(u, w, n, r, mid) >= fabs(r)) hi = mid;
                 else lo = mid;
             }
             if (fabs(lam - hi) > 1e-5) {
@@ -213,7 +214,7 @@ static void test_fab_projection(void **state) {
             }
         } else { /* out of reach: the corner, every moving coordinate at its box bound */
             corner++;
-            for (int i = 0; i < PN; i++) {
+            for (int i = 0; i < n; i++) {
                 if (w[i] == 0.0f) continue;
                 const int up = (w[i] > 0) == (r > 0);
                 assert_true(fabsf(u[i] + d[i] - (up ? 1.0f : 0.0f)) <= 1e-6f);
@@ -223,7 +224,8 @@ static void test_fab_projection(void **state) {
     printf("  %d reachable projections minimal and exact, %d out of reach at the corner\n",
            reachable, corner);
     assert_true(reachable > 100 && corner > 20);
-    float u[2] = {0.5f, 0.5f}, w[2] = {1, 1}, d[2];
+    u[0] = u[1] = 0.5f;
+    w[0] = w[1] = 1.0f;
     double lam;
     assert_int_equal(rm_fab_project_linf(u, w, 2, 0.0, d, &lam), RM_OK);
     assert_true(lam == 0.0 && d[0] == 0.0f && d[1] == 0.0f);

@@ -5,7 +5,6 @@
 #include "adv.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "regmix/loss.h"
@@ -19,48 +18,75 @@ typedef struct {
     double room, aw; /* room to the box in the moving direction, |w_i| */
 } fab_coord;
 
-static int cmp_room(const void *pa, const void *pb) {
-    const double a = ((const fab_coord *)pa)->room, b = ((const fab_coord *)pb)->room;
-    return (a > b) - (a < b);
+/* Swaps two coordinates. */
+static void swap_coord(fab_coord *a, fab_coord *b) {
+    const fab_coord t = *a;
+    *a = *b;
+    *b = t;
 }
 
-/* g(lambda) = sum_i |w_i| min(lambda, room_i) is continuous, piecewise linear and
- * non-decreasing: walk the rooms in increasing order until g reaches |r|. `c` is n
- * entries of scratch. */
+/* lambda* = the smallest lambda with g(lambda) = sum_i |w_i| min(lambda, room_i) >= target,
+ * for target < g(inf). g is continuous, piecewise linear and non-decreasing, so a pivot
+ * room p tells on which side lambda* lies: g(p) >= target puts every coordinate with
+ * room >= p above lambda* (it contributes |w_i| lambda), g(p) < target puts every one with
+ * room <= p below (it contributes |w_i| room_i). Partitioning around pivots (a
+ * three-way partition, the pivot the median of three) settles every coordinate in
+ * expected O(m) time, with no sort; then lambda* = (target - below) / above. */
+static double solve_lambda(fab_coord *c, size_t m, double target) {
+    double below = 0.0; /* sum |w| room of the coordinates settled below lambda* */
+    double above = 0.0; /* sum |w| of those settled above it */
+    size_t lo = 0, hi = m; /* the unsettled ones: c[lo..hi) */
+    while (lo < hi) {
+        const double a = c[lo].room, b = c[lo + (hi - lo) / 2].room, z = c[hi - 1].room;
+        const double p = a < b ? (b < z ? b : (a < z ? z : a)) : (a < z ? a : (b < z ? z : b));
+        /* c[lo..lt) < p, c[lt..i) == p, c[gt..hi) > p */
+        size_t lt = lo, i = lo, gt = hi;
+        double sum_l = 0.0, w_e = 0.0, w_g = 0.0;
+        while (i < gt) {
+            if (c[i].room < p) {
+                sum_l += c[i].aw * c[i].room;
+                swap_coord(&c[lt++], &c[i++]);
+            } else if (c[i].room > p) {
+                w_g += c[i].aw;
+                swap_coord(&c[i], &c[--gt]);
+            } else {
+                w_e += c[i].aw;
+                i++;
+            }
+        }
+        if (below + sum_l + (above + w_e + w_g) * p >= target) { /* lambda* <= p */
+            above += w_e + w_g;
+            hi = lt;
+        } else { /* lambda* > p */
+            below += sum_l + w_e * p;
+            lo = gt;
+        }
+    }
+    return above > 0.0 ? (target - below) / above : 0.0;
+}
+
+/* The projection of rm_fab_project_linf; `c` is n entries of scratch. */
 static double project_linf(const float *u, const float *w, size_t n, double r, float *d,
                            fab_coord *c) {
     const double target = fabs(r), s = r > 0 ? 1.0 : -1.0;
     size_t m = 0;
-    double reach = 0.0, room_max = 0.0, W = 0.0;
+    double reach = 0.0, room_max = 0.0;
     for (size_t i = 0; i < n; i++) {
         if (w[i] == 0.0f) continue;
         const double dir = s * (w[i] > 0 ? 1.0 : -1.0); /* moving up raises s * w.d */
-        c[m].room = dir > 0 ? 1.0 - (double)u[i] : (double)u[i];
-        if (c[m].room < 0) c[m].room = 0; /* u outside [0,1] by rounding */
+        double room = dir > 0 ? 1.0 - (double)u[i] : (double)u[i];
+        if (room < 0) room = 0; /* u outside [0,1] by rounding */
+        if (room > room_max) room_max = room;
+        if (room == 0) continue; /* at the box already: contributes nothing */
+        c[m].room = room;
         c[m].aw = fabs((double)w[i]);
-        reach += c[m].aw * c[m].room;
-        W += c[m].aw;
-        if (c[m].room > room_max) room_max = c[m].room;
+        reach += c[m].aw * room;
         m++;
     }
     double lambda;
-    if (target == 0.0 || m == 0) {
-        lambda = 0.0;
-    } else if (reach <= target) {
-        lambda = room_max; /* unreachable inside the box: the whole corner */
-    } else {
-        qsort(c, m, sizeof *c, cmp_room);
-        double saturated = 0.0; /* sum of |w| room over the coordinates already at the box */
-        lambda = room_max;
-        for (size_t j = 0; j < m; j++) {
-            if (saturated + W * c[j].room >= target) {
-                lambda = (target - saturated) / W;
-                break;
-            }
-            saturated += c[j].aw * c[j].room;
-            W -= c[j].aw;
-        }
-    }
+    if (target == 0.0 || m == 0) lambda = 0.0;
+    else if (reach <= target) lambda = room_max; /* unreachable inside the box: the whole corner */
+    else lambda = solve_lambda(c, m, target);
     double norm = 0.0;
     for (size_t i = 0; i < n; i++) {
         if (w[i] == 0.0f || lambda == 0.0) {
