@@ -251,6 +251,9 @@ static void test_train_and_eval(void **state) {
         {"--first 10001", "--first 10001: the fashion-mnist test set has only 10000 images", 1},
         {"--first 10 --test-subset 5", "--test-subset and --first exclude each other", 2},
         {"--attacks aa20", "eval_attacks: 'aa20': expected clean", 2},
+        /* 14 fixed + 8 accuracies + 8 x 5 (components, zero share) + 3 warnings = 65 columns */
+        {"--attacks aa,aa@0.11,aa@0.12,aa@0.13,aa@0.14,aa@0.15,aa@0.16,aa@0.17",
+         "these 8 attacks need 65 metric columns, more than the 64 a run records", 1},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s eval %s %s 2>&1", REGMIX_BINARY, path, bad[k].args);

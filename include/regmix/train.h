@@ -98,9 +98,10 @@ void rm_gm_explain(const rm_config *c, const rm_eval_result *res, char *buf, siz
  * test_<name>.<component> (% robust after each component, for attacks with two or more
  * components), zero_grad_<name> (% of APGD runs at a zero gradient, for attacks with
  * APGD), then gm_square, gm_zero_grad, gm_monotone where the list gives the check
- * something to check. Returns how many (at most max) were written to defs. */
+ * something to check. Returns how many there are; writes the first min(that, max) to defs. */
 int rm_eval_extra_metrics(const rm_config *c, rm_metric_def *defs, int max);
-/* Their values for one evaluated epoch (res: one result per c->eval entry). */
+/* Their values for one evaluated epoch (res: one result per c->eval entry); out must hold
+ * as many as rm_eval_extra_metrics counts. */
 void rm_eval_extra_values(const rm_config *c, const rm_eval_result *res, double *out);
 
 /* Checkpoints (include/regmix/runfile.h): the whole state an exact resume needs —

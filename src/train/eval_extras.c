@@ -134,7 +134,7 @@ void rm_gm_explain(const rm_config *c, const rm_eval_result *res, char *buf, siz
 }
 
 static int put(rm_metric_def *defs, int n, int max, const char *name, const char *units, const char *desc) {
-    if (n >= max) return n;
+    if (n >= max) return n + 1; /* counted, not written */
     snprintf(defs[n].name, sizeof defs[n].name, "%s", name);
     defs[n].units = units;
     defs[n].description = desc;

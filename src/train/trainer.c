@@ -15,8 +15,9 @@ static void add_metric(rm_trainer *t, const char *name, const char *units, const
 }
 
 /* The metric list: fixed training metrics, then one test accuracy per evaluation
- * attack, then timings. Names are the HDF5 dataset names and CSV headers. */
-static void define_metrics(rm_trainer *t) {
+ * attack, then timings, then the evaluation's extras (AutoAttack components, warnings).
+ * Names are the HDF5 dataset names and CSV headers. */
+static rm_status define_metrics(rm_trainer *t) {
     add_metric(t, "epoch", "1", "epochs completed (1-based)");
     add_metric(t, "lr", "1", "learning rate at the last step of the epoch");
     add_metric(t, "loss", "nats", "mean total training loss over the epoch's batches");
@@ -41,7 +42,12 @@ static void define_metrics(rm_trainer *t) {
     t->m_extra0 = t->n_metrics;
     rm_metric_def extra[MAX_METRICS];
     const int n_extra = rm_eval_extra_metrics(&t->cfg, extra, MAX_METRICS);
+    if (t->n_metrics + n_extra > MAX_METRICS)
+        return rm_fail(RM_ERR_ARG, "eval_attacks: these %d attacks need %d metric columns, more than the %d a run "
+                       "records (each aa adds 5: its 4 components and its zero-gradient share); use fewer attacks",
+                       t->cfg.n_eval, t->n_metrics + n_extra, MAX_METRICS);
     for (int i = 0; i < n_extra; i++) add_metric(t, extra[i].name, extra[i].units, extra[i].description);
+    return RM_OK;
 }
 
 int rm_trainer_metric_count(const rm_trainer *t) { return t->n_metrics; }
@@ -135,8 +141,7 @@ static rm_status setup(rm_trainer *t) {
     rm_rng_derive(&t->rng_aug, c->seed, "augment");
     rm_rng_derive(&t->rng_attack, c->seed, "attack");
     RM_TRY(alloc_buffers(t));
-    define_metrics(t);
-    return RM_OK;
+    return define_metrics(t);
 }
 
 rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out) {
