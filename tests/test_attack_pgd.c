@@ -6,8 +6,8 @@
  * - sanity of the ascent: PGD raises CE over its random start, the CW attack raises the
  *   margin max_{j!=y} z_j - z_y over the clean point, TRADES raises its KL over its start;
  * - argument errors.
- * The model is "tiny:conv" trained here for a few SGD steps on a synthetic 3-class task
- * (class templates plus noise), so that the attacks meet a model with real margins. */
+ * The model is "tiny:maxpool" trained here for a few SGD steps on a synthetic 3-class task
+ * (tests/support/tiny_task.h), so that the attacks meet a model with real margins. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +20,7 @@
 #include "regmix/attack.h"
 #include "regmix/loss.h"
 #include "regmix/optim.h"
+#include "tiny_task.h"
 
 #ifndef MODEL
 #define MODEL "tiny:maxpool"
@@ -30,21 +31,10 @@ typedef struct {
     rm_net *net;
     rm_attacker *a;
     size_t d;
-    float *templ;  /* (K, d) in {-1, +1} */
+    tiny_task task;
     float *x;      /* (NB, d) held-out examples */
     int32_t y[NB];
 } fixture;
-
-/* x = clamp(0.5 + 0.12 T_y + 0.25 N(0,1)): learnable, not separable by a wide margin. */
-static void make_batch(const fixture *f, rm_rng *r, int B, float *x, int32_t *y) {
-    for (int b = 0; b < B; b++) {
-        y[b] = (int32_t)rm_rng_below(r, K);
-        for (size_t j = 0; j < f->d; j++) {
-            float v = 0.5f + 0.12f * f->templ[(size_t)y[b] * f->d + j] + 0.25f * rm_rng_normal(r);
-            x[(size_t)b * f->d + j] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-    }
-}
 
 static int setup(void **state) {
     fixture *f = rm_alloc(sizeof *f);
@@ -52,37 +42,11 @@ static int setup(void **state) {
     rm_net_init(f->net, 1);
     f->d = rm_net_input_size(f->net);
     assert_int_equal(rm_attacker_create(f->net, NB, &f->a), RM_OK);
-    f->templ = rm_alloc(K * f->d * sizeof(float));
     f->x = rm_alloc(NB * f->d * sizeof(float));
-    rm_rng r;
-    rm_rng_seed(&r, 2024);
-    for (size_t i = 0; i < K * f->d; i++) f->templ[i] = rm_rng_uniform(&r) < 0.5f ? -1.0f : 1.0f;
+    tiny_task_init(&f->task, K, f->d, 2024);
     /* 150 SGD steps on batches of 32: CE, backward into the weights, momentum 0.9 */
-    enum { TB = 32 };
-    float *xb = rm_alloc(TB * f->d * sizeof(float)), z[TB * K], dz[TB * K];
-    int32_t yb[TB];
-    rm_tape *tape;
-    assert_int_equal(rm_tape_create(f->net, &tape), RM_OK);
-    size_t np;
-    rm_param *p = rm_net_params(f->net, &np);
-    rm_sgd *opt;
-    assert_int_equal(rm_sgd_create(p, np, (rm_sgd_config){.momentum = 0.9, .weight_decay = 0}, &opt),
-                     RM_OK);
-    double loss = 0;
-    for (int it = 0; it < 150; it++) {
-        make_batch(f, &r, TB, xb, yb);
-        assert_int_equal(rm_net_forward(f->net, tape, RM_MODE_TRAIN, xb, TB, z), RM_OK);
-        memset(dz, 0, sizeof dz);
-        assert_int_equal(rm_ce_ls(z, yb, TB, K, 1.0, &loss, dz), RM_OK);
-        rm_net_zero_grad(f->net);
-        assert_int_equal(rm_net_backward(f->net, tape, dz, NULL, RM_GRAD_WEIGHTS), RM_OK);
-        rm_sgd_step(opt, 0.05);
-        rm_net_params_changed(f->net);
-    }
-    rm_sgd_destroy(opt);
-    rm_tape_destroy(tape);
-    rm_free(xb);
-    make_batch(f, &r, NB, f->x, f->y);
+    double loss = tiny_task_train(&f->task, f->net, 150, 32, 0.05);
+    tiny_task_batch(&f->task, NB, f->x, f->y);
     int correct;
     assert_int_equal(rm_count_correct(f->a, RM_MODE_EVAL, f->x, NULL, f->y, NB, &correct), RM_OK);
     printf("trained %s: last training CE %.4f, clean accuracy %d/%d\n", MODEL, loss, correct, NB);
@@ -95,7 +59,7 @@ static int teardown(void **state) {
     fixture *f = *state;
     rm_attacker_destroy(f->a);
     rm_net_destroy(f->net);
-    rm_free(f->templ);
+    tiny_task_free(&f->task);
     rm_free(f->x);
     rm_free(f);
     return 0;

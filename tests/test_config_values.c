@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "regmix/attack.h"
 #include "regmix/config.h"
 
 /* The status must be `want` and the recorded message must contain `frag`. */
@@ -441,7 +442,7 @@ static void test_validate_cross_field(void **state) {
     EXPECT_ERR(rm_config_validate(&d), RM_ERR_ARG, "agr_detach: 2 is not a boolean");
     d = c;
     d.n_eval = 0;
-    EXPECT_ERR(rm_config_validate(&d), RM_ERR_ARG, "eval_attacks: 0 attacks (expected 1 to 8)");
+    EXPECT_ERR(rm_config_validate(&d), RM_ERR_ARG, "eval_attacks: 0 attacks (expected 1 to 12)");
     d = c;
     d.eval[2].steps = 50; /* name still says pgd20 */
     EXPECT_ERR(rm_config_validate(&d), RM_ERR_ARG, "eval_attacks: attack 3");
@@ -474,6 +475,15 @@ static void test_eval_attack_specs(void **state) {
         {"pgd50x5@16/255", RM_EVAL_PGD, 50, 5, 16.0 / 255.0, "pgd50x5_eps0.06275"},
         {"cw20@0.5", RM_EVAL_CW, 20, 1, 0.5, "cw20_eps0.5"},
         {"pgd10000x100@1", RM_EVAL_PGD, 10000, 100, 1.0, "pgd10000x100_eps1"},
+        /* AutoAttack and its components: whole names, steps 0 */
+        {"aa", RM_EVAL_AUTO, 0, 1, 0.0, "aa"},
+        {" aa-fast", RM_EVAL_AUTO, 0, 1, 0.0, "aa-fast"},
+        {"apgd-ce", RM_EVAL_AUTO, 0, 1, 0.0, "apgd-ce"},
+        {"apgd-t", RM_EVAL_AUTO, 0, 1, 0.0, "apgd-t"},
+        {"fab-t", RM_EVAL_AUTO, 0, 1, 0.0, "fab-t"},
+        {"square", RM_EVAL_AUTO, 0, 1, 0.0, "square"},
+        {"aa@12/255", RM_EVAL_AUTO, 0, 1, 12.0 / 255.0, "aa_eps0.04706"},
+        {"aa-fast@0.2", RM_EVAL_AUTO, 0, 1, 0.2, "aa-fast_eps0.2"},
     };
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         rm_eval_attack a;
@@ -484,12 +494,22 @@ static void test_eval_attack_specs(void **state) {
         assert_int_equal(a.restarts, good[k].restarts);
         assert_true(a.eps == good[k].eps);
         assert_string_equal(a.name, good[k].name);
+        static const struct { const char *name; unsigned parts; } parts[] = {
+            {"aa", RM_AA_STANDARD}, {"aa-fast", RM_AA_APGD_CE | RM_AA_APGD_T}, {"apgd-ce", RM_AA_APGD_CE},
+            {"apgd-t", RM_AA_APGD_T}, {"fab-t", RM_AA_FAB_T}, {"square", RM_AA_SQUARE}};
+        unsigned want_parts = 0;
+        for (size_t q = 0; q < sizeof parts / sizeof *parts; q++)
+            if (a.kind == RM_EVAL_AUTO && strncmp(a.name, parts[q].name, strlen(parts[q].name)) == 0 &&
+                (a.name[strlen(parts[q].name)] == '\0' || a.name[strlen(parts[q].name)] == '_'))
+                want_parts = parts[q].parts;
+        assert_int_equal(a.aa_parts, want_parts);
         /* the spec reads back as the very same attack */
         char spec[96];
         rm_eval_attack b;
         assert_true(rm_eval_attack_spec(&a, spec, sizeof spec) > 0);
         EXPECT_OK(rm_eval_attack_parse(spec, &b));
-        assert_true(b.kind == a.kind && b.steps == a.steps && b.restarts == a.restarts && b.eps == a.eps);
+        assert_true(b.kind == a.kind && b.steps == a.steps && b.restarts == a.restarts && b.eps == a.eps &&
+                    b.aa_parts == a.aa_parts);
         assert_string_equal(b.name, a.name);
     }
     char spec[96];
@@ -520,6 +540,12 @@ static void test_eval_attack_specs(void **state) {
         {"autoattack", "expected clean"},
         {"pgd20y", "expected clean"},
         {"pgd 20", "steps K"},
+        {"aa20", "expected clean"},
+        {"aa-", "expected clean"},
+        {"AA", "expected clean"},
+        {"apgd", "expected clean"},
+        {"aa@0", "budget must be in (0, 1]"},
+        {"square@", "budget is not a number"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char want[160];
@@ -542,15 +568,18 @@ static void test_eval_attack_lists(void **state) {
     /* different budgets that print the same: same metric name, refused */
     EXPECT_ERR(rm_eval_attacks_parse("pgd20@12/255,pgd20@0.047059", list, &n, "cl"), RM_ERR_ARG,
                "both are named pgd20_eps0.04706");
-    EXPECT_ERR(rm_eval_attacks_parse("clean,fgsm,pgd10,pgd20,pgd50,cw10,cw20,cw50,pgd100", list, &n, "cl"),
-               RM_ERR_ARG, "cl: eval_attacks: at most 8 attacks");
+    EXPECT_ERR(rm_eval_attacks_parse("clean,fgsm,pgd10,pgd20,pgd50,cw10,cw20,cw50,pgd100,aa,aa-fast,square,fab-t",
+                                     list, &n, "cl"),
+               RM_ERR_ARG, "cl: eval_attacks: at most 12 attacks");
     EXPECT_ERR(rm_eval_attacks_parse("", list, &n, "cl"), RM_ERR_ARG, "cl: eval_attacks: empty list");
     EXPECT_ERR(rm_eval_attacks_parse("clean,", list, &n, "cl"), RM_ERR_ARG, "eval_attacks: '': empty attack spec");
     EXPECT_ERR(rm_eval_attacks_parse("clean,pgd", list, &n, "cl"), RM_ERR_ARG,
                "cl: eval_attacks: 'pgd': steps K must be");
     assert_int_equal(n, 6); /* failures leave the list alone */
-    EXPECT_OK(rm_eval_attacks_parse("clean,fgsm,pgd10,pgd20,pgd50,cw10,cw20,cw50", list, &n, NULL));
-    assert_int_equal(n, 8);
+    EXPECT_OK(rm_eval_attacks_parse("clean,fgsm,pgd10,pgd20,pgd50,cw10,cw20,cw50,aa,aa@12/255,aa-fast,square", list,
+                                    &n, NULL));
+    assert_int_equal(n, 12);
+    assert_string_equal(list[9].name, "aa_eps0.04706");
 }
 
 static void test_co_flag(void **state) {

@@ -168,8 +168,9 @@ static void test_load_errors_with_lines(void **state) {
                     RM_ERR_ARG, "eval_attacks: 'pgd20x1' duplicates attack 1");
     EXPECT_FILE_ERR("eval_attacks:\n  - clean\n  - [fgsm]\n", RM_ERR_FORMAT,
                     "run.yaml:3: eval_attacks: expected a list of attack names, got a sequence inside it");
-    EXPECT_FILE_ERR("eval_attacks: [clean, fgsm, pgd10, pgd20, pgd50, cw10, cw20, cw50, pgd100]\n",
-                    RM_ERR_ARG, "run.yaml:1: eval_attacks: at most 8 attacks");
+    EXPECT_FILE_ERR("eval_attacks: [clean, fgsm, pgd10, pgd20, pgd50, cw10, cw20, cw50, pgd100, aa, fab-t, square, "
+                    "apgd-t]\n",
+                    RM_ERR_ARG, "run.yaml:1: eval_attacks: at most 12 attacks");
     EXPECT_FILE_ERR("epochs: 2\neps: [0.1, 0.2]\n", RM_ERR_FORMAT,
                     "run.yaml:2: eps: expected a single value, got a sequence");
     /* nested mapping: the inner mapping starts on line 3 */

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,14 +29,14 @@ enum { K = 10, MAXB = 3, MAXN = MAXB * K };
 #define ATOL 1e-6
 #define RTOL 1e-4
 
-typedef enum { T_CE, T_MSE, T_KL, T_AMR, T_AGR, T_REGMIX, T_CW } term;
+typedef enum { T_CE, T_MSE, T_KL, T_AMR, T_AGR, T_REGMIX, T_CW, T_DLR, T_DLR_T } term;
 
 /* Everything needed to re-evaluate one term's value (no gradients) from the logits. */
 typedef struct {
     term t;
     int B;
     float z1[MAXN], z2[MAXN], z3[MAXN]; /* meaning depends on the term, see eval() */
-    int32_t y[MAXB];
+    int32_t y[MAXB], target[MAXB]; /* labels; DLR targets */
     double s, weight;
     rm_amr_config amr;
     rm_agr_config agr;
@@ -51,6 +52,8 @@ static rm_status run(ctx *c, double *v, float *g1, float *g2, float *g3) {
     case T_REGMIX:
         return rm_regmix(c->z1, c->z2, c->z3, c->B, K, &c->amr, &c->agr, v, g1, g2, g3);
     case T_CW: return rm_cw_margin(c->z1, c->y, c->B, K, v, g1);
+    case T_DLR: return rm_dlr(c->z1, c->y, NULL, c->B, K, v, NULL, g1);
+    case T_DLR_T: return rm_dlr(c->z1, c->y, c->target, c->B, K, v, NULL, g1);
     }
     return RM_ERR_ARG;
 }
@@ -227,12 +230,80 @@ static void test_cw_margin(void **state) {
     }
 }
 
+/* DLR is differentiable away from ties in the ranking, so the logits are well apart:
+ * z = 0.8 * (a random permutation of 0..K-1) + U(-0.2, 0.2), every gap >= 0.4 = 400 h.
+ * The label (and the target) is put at chosen ranks, so that every branch is met: y on
+ * top (the subtracted logit is pi2), y second or lower (it is pi1), y or t among the
+ * ranks pi3/pi4 of the denominator (contributions to one logit from N and from D). */
+static void dlr_case(ctx *c, term t, int y_rank, int t_rank, uint64_t seed) {
+    fill(c, t, MAXB, seed);
+    rm_rng r;
+    rm_rng_seed(&r, seed);
+    for (int b = 0; b < MAXB; b++) {
+        int perm[K];
+        for (int k = 0; k < K; k++) perm[k] = k;
+        for (int k = K - 1; k > 0; k--) {
+            int j = (int)rm_rng_below(&r, (uint32_t)k + 1), tmp = perm[k];
+            perm[k] = perm[j];
+            perm[j] = tmp;
+        }
+        /* class perm[k] gets rank k (largest first) */
+        for (int k = 0; k < K; k++)
+            c->z1[b * K + perm[k]] = 0.8f * (float)(K - 1 - k) + rm_rng_uniform_range(&r, -0.2f, 0.2f);
+        c->y[b] = perm[(y_rank + b) % K];
+        c->target[b] = perm[(t_rank + b) % K];
+    }
+}
+
+static void test_dlr(void **state) {
+    (void)state;
+    const int y_ranks[] = {0, 1, 2, 5};
+    for (int i = 0; i < 4; i++) {
+        ctx c;
+        dlr_case(&c, T_DLR, y_ranks[i], 0, 81 + (uint64_t)i);
+        char label[64];
+        snprintf(label, sizeof label, "dlr y rank %d..%d", y_ranks[i], y_ranks[i] + MAXB - 1);
+        check_term(label, &c, 1, 0);
+    }
+    const int pairs[][2] = {{0, 1}, {0, 3}, {1, 0}, {2, 3}, {3, 2}, {5, 0}, {0, 7}};
+    for (int i = 0; i < 7; i++) {
+        ctx c;
+        dlr_case(&c, T_DLR_T, pairs[i][0], pairs[i][1], 91 + (uint64_t)i);
+        char label[64];
+        snprintf(label, sizeof label, "dlr-t y rank %d t rank %d (+b)", pairs[i][0], pairs[i][1]);
+        check_term(label, &c, 1, 0);
+    }
+}
+
+/* Values by hand: z = (4, 1, 3, 0, 2), y = 0 (on top): N = 4 - 3 = 1, D = 4 - 2 = 2,
+ * DLR = -0.5; y = 3: N = 0 - 4 = -4, DLR = 2; targeted y = 0, t = 4: N = 4 - 2 = 2,
+ * D = 4 - (2 + 1)/2 = 2.5, DLR = -0.8. Shifting and scaling the logits changes nothing.
+ * Bad shapes, labels and targets are refused. */
+static void test_dlr_values(void **state) {
+    (void)state;
+    float z[10] = {4, 1, 3, 0, 2, 4 * 3 + 7, 1 * 3 + 7, 3 * 3 + 7, 0 * 3 + 7, 2 * 3 + 7};
+    int32_t y[2] = {0, 3}, t[2] = {4, 4};
+    double v, l[2];
+    assert_int_equal(rm_dlr(z, y, NULL, 2, 5, &v, l, NULL), RM_OK);
+    assert_true(fabs(l[0] - -0.5) < 1e-9 && fabs(l[1] - 2.0) < 1e-9 && fabs(v - 0.75) < 1e-9);
+    y[1] = 0;
+    assert_int_equal(rm_dlr(z, y, t, 2, 5, &v, l, NULL), RM_OK);
+    assert_true(fabs(l[0] - -0.8) < 1e-9 && fabs(l[1] - -0.8) < 1e-9);
+    assert_int_equal(rm_dlr(z, y, NULL, 1, 2, &v, NULL, NULL), RM_ERR_ARG);
+    assert_int_equal(rm_dlr(z, y, t, 1, 3, &v, NULL, NULL), RM_ERR_ARG);
+    t[0] = 0;
+    assert_int_equal(rm_dlr(z, y, t, 1, 5, &v, NULL, NULL), RM_ERR_ARG);
+    y[0] = 5;
+    assert_int_equal(rm_dlr(z, y, NULL, 1, 5, &v, NULL, NULL), RM_ERR_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ce_ls),   cmocka_unit_test(test_mse),
         cmocka_unit_test(test_kl),      cmocka_unit_test(test_amr),
         cmocka_unit_test(test_agr),     cmocka_unit_test(test_regmix),
-        cmocka_unit_test(test_cw_margin),
+        cmocka_unit_test(test_cw_margin), cmocka_unit_test(test_dlr),
+        cmocka_unit_test(test_dlr_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,16 +13,19 @@
 #include "regmix/common.h"
 
 #define RM_CFG_STR 256
-#define RM_CFG_MAX_EVAL 8
+#define RM_CFG_MAX_EVAL 12
 
-typedef enum { RM_EVAL_CLEAN, RM_EVAL_FGSM, RM_EVAL_PGD, RM_EVAL_CW } rm_eval_kind;
+typedef enum { RM_EVAL_CLEAN, RM_EVAL_FGSM, RM_EVAL_PGD, RM_EVAL_CW, RM_EVAL_AUTO } rm_eval_kind;
 
 /* One evaluation attack, written "clean", "fgsm", "pgd20", "pgd50x5" (5 restarts),
- * "cw20", optionally with a budget: "pgd20@12/255". */
+ * "cw20", or AutoAttack: "aa" (APGD-CE, APGD-T, FAB-T, Square), "aa-fast" (APGD-CE,
+ * APGD-T) or one component alone ("apgd-ce", "apgd-t", "fab-t", "square"); optionally
+ * with a budget: "pgd20@12/255", "aa@12/255". */
 typedef struct {
     rm_eval_kind kind;
-    int steps;       /* PGD / CW iterations (0 for clean, 1 for fgsm) */
+    int steps;       /* PGD / CW iterations (0 for clean and AutoAttack, 1 for fgsm) */
     int restarts;    /* >= 1 */
+    unsigned aa_parts; /* RM_EVAL_AUTO: the components (RM_AA_* bits of attack.h), else 0 */
     double eps;      /* 0 = the run's eps */
     char name[32];   /* canonical text, also the metric name suffix: "pgd20", "pgd50x5",
                         and with a budget "pgd20_eps0.04706" (eps with 4 significant digits,
@@ -209,9 +212,9 @@ const char *rm_number_error(const char *text, double *out);
 void rm_format_number(double v, char *buf, size_t size);
 
 /* One eval attack spec (white space around it trimmed): "clean", "fgsm", "pgdK",
- * "pgdKxR", "cwK", "cwKxR" (1 <= K <= 10000, 1 <= R <= 100), optionally "@budget" with
- * budget a number in (0, 1] ("pgd20@12/255"; not on clean). NULL on success, else a
- * static reason. */
+ * "pgdKxR", "cwK", "cwKxR" (1 <= K <= 10000, 1 <= R <= 100), "aa", "aa-fast", "apgd-ce",
+ * "apgd-t", "fab-t", "square", optionally "@budget" with budget a number in (0, 1]
+ * ("pgd20@12/255"; not on clean). NULL on success, else a static reason. */
 const char *rm_eval_attack_error(const char *spec, rm_eval_attack *out);
 rm_status rm_eval_attack_parse(const char *spec, rm_eval_attack *out);
 /* Text that parses back to exactly *a: the name without budget, "@" and the budget in

@@ -110,6 +110,17 @@ rm_status rm_regmix(const float *zf, const float *zi, const float *zc, int B, in
 rm_status rm_cw_margin(const float *z, const int32_t *y, int B, int K, double *value,
                        float *dz);
 
+/* DLR loss (Croce & Hein 2020, "difference of logits ratio"), the objective APGD-T
+ * maximises; invariant to shifting and to positive scaling of the logits. Per example,
+ * with pi1, pi2, ... the classes by decreasing logit (ties: the lower index first):
+ *   untargeted (target NULL):  -(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3 + 1e-12)
+ *   targeted (class t_b):      -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
+ * value = mean over the batch; loss (B doubles, may be NULL) receives each example's
+ * value; dz += gradient / B with the ranking held fixed (a valid subgradient at ties).
+ * Untargeted needs K >= 3, targeted K >= 4 and target[b] != y[b]. */
+rm_status rm_dlr(const float *z, const int32_t *y, const int32_t *target, int B, int K,
+                 double *value, double *loss, float *dz);
+
 /* RM_OK when `value` is finite; otherwise RM_ERR_DIVERGED with a message naming `what`
  * (e.g. "loss at epoch 3 step 17") and the value, so the run stops as "diverged". */
 rm_status rm_loss_check_finite(const char *what, double value);

@@ -36,8 +36,10 @@
  *   - N: the row of epoch N (none if the run did not reach it, e.g. in progress).
  *
  * Metrics (names for --metric; the default set is every test_* column found, then gap,
- * epoch_s, images_per_s and co when their columns exist). "better" decides the bold cell:
- *   clean, fgsm, pgd20, cw20, pgd20_eps0.04706 ...  test_<name> at the epoch, %, higher
+ * epoch_s, images_per_s, co and gm_square, gm_zero_grad, gm_monotone when their columns
+ * exist). "better" decides the bold cell:
+ *   clean, fgsm, pgd20, cw20, pgd20_eps0.04706, aa, aa.apgd-ce ...  test_<name> at the
+ *                  epoch, %, higher (aa.<component>: robust after that AutoAttack component)
  *   gap            robust column minus test_clean at the epoch, percentage points; no
  *                  best (a trade-off, not a score: 0 is also what a useless model gets)
  *   epoch_s        epoch_seconds averaged over all the run's rows, s, lower
@@ -45,6 +47,8 @@
  *   images_per_s   averaged over all rows, 1/s, higher
  *   co             runs ever flagged (co_flag = 1) out of runs with a CO evaluation, and
  *                  the earliest flagged epoch; no best
+ *   gm_square, gm_zero_grad, gm_monotone: the same for each gradient-masking warning
+ *                  column; every averaged run with a warning is named in a footnote
  *   any other column of the run files (loss, loss_ce, train_acc, lr ...): its value at
  *   the epoch; train_acc higher, loss* lower, others no best.
  * A cell is bold when its mean, at the precision shown, equals the best one of its

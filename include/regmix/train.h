@@ -55,6 +55,55 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, v
 rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
                               double *accuracy);
 
+/* ---- AutoAttack results and gradient-masking warnings (sweeps/METHOD.md) ---- */
+
+/* One evaluation attack's outcome. */
+typedef struct {
+    double accuracy;                       /* % correct under the attack */
+    int n_parts;                           /* AutoAttack: components run, in order; else 0 */
+    unsigned part[RM_AA_MAX_PARTS];        /* RM_AA_APGD_CE, ... */
+    double part_accuracy[RM_AA_MAX_PARTS]; /* % still robust after component i */
+    double zero_grad;                      /* % of APGD runs (one per example and target) whose
+                                              input gradient at the start was all zero; NaN
+                                              when no APGD ran */
+} rm_eval_result;
+
+/* rm_trainer_evaluate with the whole outcome. */
+rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                                   rm_eval_result *res);
+
+/* Thresholds of the warnings, in percentage points (or % of APGD runs). */
+#define RM_GM_SQUARE_POINTS 0.2   /* Square beats the white-box attacks by more than this */
+#define RM_GM_ZERO_GRAD_SHARE 1.0 /* more than this share of APGD runs start at a zero gradient */
+#define RM_GM_RISE_POINTS 1.0     /* robust accuracy rises by more than this */
+
+/* Gradient-masking warnings of one evaluation (the run's list c->eval with its results):
+ * 1 = warning, 0 = checked and fine, NaN = the list has nothing to check.
+ *   square:    Square lowered the robust accuracy the white-box components of an "aa" left
+ *              by more than RM_GM_SQUARE_POINTS, or a "square" in the list is below every
+ *              white-box attack at its budget by more than that;
+ *   zero_grad: some attack with APGD had more than RM_GM_ZERO_GRAD_SHARE % of its APGD
+ *              runs start at an all-zero input gradient;
+ *   monotone:  of two attacks of one family (same kind, components and restarts), the one
+ *              with more steps at the same budget, or with a bigger budget and the same
+ *              steps, left more than RM_GM_RISE_POINTS points more robust accuracy. */
+typedef struct {
+    double square, zero_grad, monotone;
+} rm_gm_flags;
+void rm_gm_check(const rm_config *c, const rm_eval_result *res, rm_gm_flags *out);
+/* One line per warning raised, into buf ("" when none): what was seen, with the numbers. */
+void rm_gm_explain(const rm_config *c, const rm_eval_result *res, char *buf, size_t size);
+
+/* The metric columns an epoch's evaluation adds after the fixed ones, in order:
+ * test_<name>.<component> (% robust after each component, for attacks with two or more
+ * components), zero_grad_<name> (% of APGD runs at a zero gradient, for attacks with
+ * APGD), then gm_square, gm_zero_grad, gm_monotone where the list gives the check
+ * something to check. Returns how many there are; writes the first min(that, max) to defs. */
+int rm_eval_extra_metrics(const rm_config *c, rm_metric_def *defs, int max);
+/* Their values for one evaluated epoch (res: one result per c->eval entry); out must hold
+ * as many as rm_eval_extra_metrics counts. */
+void rm_eval_extra_values(const rm_config *c, const rm_eval_result *res, double *out);
+
 /* Checkpoints (include/regmix/runfile.h): the whole state an exact resume needs —
  * weights and BN statistics, the EMA model's, SGD momentum, PGI buffers, RNG streams,
  * epoch and iteration — written atomically beside the run file `run_path`. */

@@ -35,6 +35,14 @@ void adv_uniform_start(float *delta, const float *x, size_t n, float eps, rm_rng
 /* Forward on x + delta (delta may be NULL), in `mode`; logits land in a->logits. */
 rm_status adv_forward(rm_attacker *a, rm_mode mode, const float *x, const float *delta, int B);
 
+/* Back-propagates a->dlogits (filled by the caller after adv_forward) to the input:
+ * grad (B, C, H, W). No weight gradient. */
+rm_status adv_backward_input(rm_attacker *a, float *grad);
+
+/* Arg max of one row of K logits, the lowest index at ties (how every attack and the
+ * accuracy count classify). */
+int adv_argmax(const float *z, int K);
+
 /* Forward on x + delta, then hit[b] = 1 where the arg max (lowest index at ties) is y[b];
  * *correct (if not NULL) = the number of hits. hit may be NULL. Labels not checked. */
 rm_status adv_classify(rm_attacker *a, rm_mode mode, const float *x, const float *delta,

@@ -121,20 +121,27 @@ rm_status rm_attack_gradient(rm_attacker *a, rm_mode mode, rm_attack_loss loss,
     return RM_OK;
 }
 
+int adv_argmax(const float *z, int K) {
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[best]) best = k;
+    return best;
+}
+
 /* Arg max of each row of z (B, K), lowest index at ties, compared with y. */
 static int count_argmax_hits(const float *z, const int32_t *y, int B, int K,
                              unsigned char *hit) {
     int correct = 0;
     for (int b = 0; b < B; b++) {
-        const float *zb = z + (size_t)b * K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (zb[k] > zb[best]) best = k;
-        const int ok = best == y[b];
+        const int ok = adv_argmax(z + (size_t)b * K, K) == y[b];
         if (hit) hit[b] = (unsigned char)ok;
         correct += ok;
     }
     return correct;
+}
+
+rm_status adv_backward_input(rm_attacker *a, float *grad) {
+    return rm_net_backward(a->net, a->tape, a->dlogits, grad, RM_GRAD_INPUT);
 }
 
 rm_status adv_classify(rm_attacker *a, rm_mode mode, const float *x, const float *delta,

@@ -1,4 +1,5 @@
-/* Evaluation attack specs: "clean", "fgsm", "pgdK", "pgdKxR", "cwK", "cwKxR", each
+/* Evaluation attack specs: "clean", "fgsm", "pgdK", "pgdKxR", "cwK", "cwKxR", and the
+ * AutoAttack names "aa", "aa-fast", "apgd-ce", "apgd-t", "fab-t", "square", each
  * optionally "@budget". The canonical name doubles as the metric name suffix in result
  * files, so it must not contain '/' or '@': a budget is written "_eps" + %.4g of it
  * (pgd20@12/255 -> "pgd20_eps0.04706"). Two specs with the same name would write the
@@ -14,6 +15,13 @@
 
 static const char *const kind_prefix[] = {"clean", "fgsm", "pgd", "cw"};
 
+/* AutoAttack and its components (bits as in attack.h's RM_AA_*). */
+static const struct {
+    const char *name;
+    unsigned parts;
+} auto_names[] = {{"aa", 15u}, {"aa-fast", 3u}, {"apgd-ce", 1u}, {"apgd-t", 2u}, {"fab-t", 4u}, {"square", 8u}};
+#define N_AUTO (sizeof auto_names / sizeof *auto_names)
+
 /* Reads 1..6 decimal digits at *p into *v (advancing *p); 0 if there are none. */
 static int read_count(const char **p, const char *end, long *v) {
     const char *s = *p;
@@ -26,6 +34,11 @@ static int read_count(const char **p, const char *end, long *v) {
 
 /* "pgd20", "pgd50x5", "fgsm": the spec without its budget. */
 static int base_name(const rm_eval_attack *a, char *buf, size_t size) {
+    if (a->kind == RM_EVAL_AUTO) {
+        for (size_t i = 0; i < N_AUTO; i++)
+            if (auto_names[i].parts == a->aa_parts) return snprintf(buf, size, "%s", auto_names[i].name);
+        return -1;
+    }
     if (a->kind == RM_EVAL_CLEAN || a->kind == RM_EVAL_FGSM)
         return snprintf(buf, size, "%s", kind_prefix[a->kind]);
     if (a->restarts > 1)
@@ -46,7 +59,15 @@ const char *rm_eval_attack_error(const char *spec, rm_eval_attack *out) {
     memset(&a, 0, sizeof a);
     a.restarts = 1;
     int k = -1;
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < N_AUTO; i++)
+        if ((size_t)(body_end - p) == strlen(auto_names[i].name) &&
+            memcmp(p, auto_names[i].name, strlen(auto_names[i].name)) == 0) {
+            k = RM_EVAL_AUTO;
+            a.aa_parts = auto_names[i].parts;
+            p = body_end;
+            break;
+        }
+    for (int i = 0; i < 4 && k < 0; i++) {
         size_t n = strlen(kind_prefix[i]);
         if ((size_t)(body_end - p) >= n && memcmp(p, kind_prefix[i], n) == 0) {
             k = i;
@@ -55,10 +76,13 @@ const char *rm_eval_attack_error(const char *spec, rm_eval_attack *out) {
         }
     }
     static const char *const expected =
-        "expected clean, fgsm, pgdK, pgdKxR, cwK or cwKxR, optionally with @budget";
+        "expected clean, fgsm, pgdK, pgdKxR, cwK or cwKxR, or AutoAttack (aa, aa-fast, apgd-ce, apgd-t, "
+        "fab-t, square), optionally with @budget";
     if (k < 0) return expected;
     a.kind = (rm_eval_kind)k;
-    if (a.kind == RM_EVAL_CLEAN || a.kind == RM_EVAL_FGSM) {
+    if (a.kind == RM_EVAL_AUTO) {
+        /* whole name matched above */
+    } else if (a.kind == RM_EVAL_CLEAN || a.kind == RM_EVAL_FGSM) {
         if (p != body_end) return expected;
         a.steps = a.kind == RM_EVAL_FGSM ? 1 : 0;
     } else {
@@ -101,9 +125,10 @@ rm_status rm_eval_attack_parse(const char *spec, rm_eval_attack *out) {
 }
 
 int rm_eval_attack_spec(const rm_eval_attack *a, char *buf, size_t size) {
-    if (!a || a->kind < RM_EVAL_CLEAN || a->kind > RM_EVAL_CW) return -1;
+    if (!a || a->kind < RM_EVAL_CLEAN || a->kind > RM_EVAL_AUTO) return -1;
     char b[48], num[32] = "";
-    if (base_name(a, b, sizeof b) >= (int)sizeof b) return -1;
+    const int len = base_name(a, b, sizeof b);
+    if (len < 0 || len >= (int)sizeof b) return -1;
     if (a->eps > 0.0) rm_format_number(a->eps, num, sizeof num);
     int n = snprintf(buf, size, "%s%s%s", b, a->eps > 0.0 ? "@" : "", num);
     return n >= 0 && (size_t)n < size ? n : -1;

@@ -231,7 +231,8 @@ void rm_config_setting_range(int i, char *buf, size_t size) {
         return;
     case K_BOOL: snprintf(buf, size, "0/1, true/false, yes/no, on/off"); return;
     case K_EVAL:
-        snprintf(buf, size, "clean, fgsm, pgdK, pgdKxR, cwK, cwKxR, each optionally @budget; 1 to %d, distinct",
+        snprintf(buf, size, "clean, fgsm, pgdK, pgdKxR, cwK, cwKxR, aa, aa-fast, apgd-ce, apgd-t, fab-t, square, "
+                 "each optionally @budget; 1 to %d, distinct",
                  RM_CFG_MAX_EVAL);
         return;
     case K_STR: snprintf(buf, size, "text, at most %zu bytes", s->size - 1); return;

@@ -41,7 +41,7 @@ static void label_field(FILE *out, const rm_report_table *t, int m, int k, const
         rp_colkey_label(&b, t, k, ";");
         rp_puts(&b, ":");
     }
-    rp_printf(&b, "%s%s", t->metrics[m].kind == RM_REPORT_CO ? "co" : t->metrics[m].name, suffix);
+    rp_printf(&b, "%s%s", t->metrics[m].name, suffix);
     field(out, b.p ? b.p : "", 0);
     rp_buf_free(&b);
 }

@@ -79,6 +79,8 @@ static int derived_metric(const char *name, char (*cols)[RM_METRIC_NAME_MAX], in
         set_metric(m, name, name, RM_REPORT_EPOCH_MEAN, RM_REPORT_HIGHER, 0);
     } else if (!strcmp(name, "co") || !strcmp(name, "co_flag")) {
         set_metric(m, "co", "co_flag", RM_REPORT_CO, RM_REPORT_NO_BEST, 0);
+    } else if (!strcmp(name, "gm_square") || !strcmp(name, "gm_zero_grad") || !strcmp(name, "gm_monotone")) {
+        set_metric(m, name, name, RM_REPORT_CO, RM_REPORT_NO_BEST, 0); /* flags, counted like co */
     } else if (!strcmp(name, "gap")) {
         set_metric(m, "gap", robust, RM_REPORT_GAP, RM_REPORT_NO_BEST, 1);
         snprintf(m->column2, sizeof m->column2, "test_clean");
@@ -123,7 +125,8 @@ void rp_default_metrics(rm_report_table *t, char (*cols)[RM_METRIC_NAME_MAX], in
     t->n_metrics = 0;
     for (int c = 0; c < n_cols && t->n_metrics < RM_REPORT_MAX_METRICS; c++)
         if (starts_with(cols[c], "test_")) column_metric(&t->metrics[t->n_metrics++], cols[c]);
-    static const char *const extra[] = {"gap", "epoch_s", "images_per_s", "co"};
+    static const char *const extra[] = {"gap", "epoch_s", "images_per_s", "co", "gm_square", "gm_zero_grad",
+                                        "gm_monotone"};
     for (size_t e = 0; e < sizeof extra / sizeof *extra && t->n_metrics < RM_REPORT_MAX_METRICS; e++) {
         const char *needs;
         rm_report_metric m;
@@ -198,10 +201,10 @@ double rp_run_value(const rm_report_table *t, int run, int m) {
     return NAN;
 }
 
-int rp_run_co(const rm_report_run *run, int64_t *first_epoch) {
+int rp_run_flag(const rm_report_run *run, const char *column, int64_t *first_epoch) {
     const rm_run_summary *s = &run->sum;
     *first_epoch = 0;
-    int c = rm_run_summary_find(s, "co_flag"), evaluated = 0;
+    int c = rm_run_summary_find(s, column), evaluated = 0;
     for (int64_t r = 0; c >= 0 && r < s->rows; r++) {
         double v = s->columns[c].values[r];
         if (isnan(v)) continue;

@@ -66,9 +66,10 @@ int64_t rp_select_row(const rm_report_table *t, const rm_report_run *run);
 
 /* Value of a run's metric under the table's rules; NaN when it has none. */
 double rp_run_value(const rm_report_table *t, int run, int m);
-/* CO of a run: 1 and the first flagged epoch when it was ever flagged, 0 when evaluated
- * and never flagged, -1 when never evaluated (or no co_flag column). */
-int rp_run_co(const rm_report_run *run, int64_t *first_epoch);
+/* A 0/1 flag column of a run (co_flag, gm_*): 1 and the first flagged epoch when it was
+ * ever flagged, 0 when checked and never flagged, -1 when never checked (or no such
+ * column). */
+int rp_run_flag(const rm_report_run *run, const char *column, int64_t *first_epoch);
 
 /* ---- gnuplot.c ---- */
 /* Terminals of this gnuplot: png is "pngcairo", "png" or "" ; *svg 0/1. */

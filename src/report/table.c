@@ -131,7 +131,7 @@ static void fill_cell(rm_report_table *t, int r, int m, int k) {
             if (t->role[i] != RM_REPORT_USED && t->role[i] != RM_REPORT_PARTIAL) continue;
             if (mt->kind == RM_REPORT_CO) {
                 int64_t first;
-                int co = rp_run_co(&t->runs->runs[i], &first);
+                int co = rp_run_flag(&t->runs->runs[i], mt->column, &first);
                 if (pass || co < 0) continue;
                 c->n++;
                 c->n_partial += t->role[i] == RM_REPORT_PARTIAL;

@@ -186,6 +186,13 @@ void rp_caption(rp_buf *b, const rm_report_table *t, rp_style style) {
     if (has_kind(t, "epoch_s")) rp_puts(&plain, "; epoch_s = mean epoch time (s)");
     if (has_kind(t, "images_per_s")) rp_puts(&plain, "; images_per_s = mean training images per second");
     if (has_kind(t, "co")) rp_puts(&plain, "; co = runs flagged for catastrophic overfitting / runs evaluated (first epoch)");
+    static const char *const gm[] = {"gm_square", "gm_zero_grad", "gm_monotone"};
+    int n_gm = 0;
+    for (int k = 0; k < 3; k++)
+        if (has_kind(t, gm[k])) rp_printf(&plain, "%s%s", n_gm++ ? ", " : "; ", gm[k]);
+    if (n_gm)
+        rp_printf(&plain, " = runs with %s gradient-masking warning / runs checked (first epoch)",
+                  n_gm > 1 ? "that" : "this");
     rp_escaped(b, plain.p ? plain.p : "", style);
     rp_buf_free(&plain);
     rp_printf(b, "; cells: mean %s sample std (n-1) over the runs of a %s, n = runs averaged, bold = best of a column.",
@@ -237,4 +244,17 @@ void rp_footnotes(rp_buf *b, const rm_report_table *t, rp_style style) {
         }
     for (int i = 0; i < runs->n_unreadable; i++) footnote(b, style, "unreadable: ", runs->unreadable[i]);
     for (int i = 0; i < runs->n_missing; i++) footnote(b, style, "missing (listed in sweep.h5, no run file): ", runs->missing[i]);
+    /* every averaged run with a gradient-masking warning in a column of the table */
+    for (int m = 0; m < t->n_metrics; m++) {
+        if (t->metrics[m].kind != RM_REPORT_CO || strncmp(t->metrics[m].column, "gm_", 3) != 0) continue;
+        for (int i = 0; i < runs->n_runs; i++) {
+            int64_t first;
+            if ((t->role[i] != RM_REPORT_USED && t->role[i] != RM_REPORT_PARTIAL) ||
+                rp_run_flag(&runs->runs[i], t->metrics[m].column, &first) != 1)
+                continue;
+            snprintf(text, sizeof text, "%s (%s, first at epoch %lld)", runs->runs[i].sum.run_id,
+                     t->metrics[m].column, (long long)first);
+            footnote(b, style, "gradient-masking warning: ", text);
+        }
+    }
 }

@@ -37,6 +37,11 @@ static double eval_cost_per_image(const rm_config *c) {
         case RM_EVAL_FGSM: cost += 3; break;
         case RM_EVAL_PGD:
         case RM_EVAL_CW: cost += (2.0 * a->steps + 1) * a->restarts; break;
+        case RM_EVAL_AUTO: /* an upper bound (every example survives every component): APGD-CE
+                              100 steps, APGD-T 9 x 100, FAB-T 9 x 100 x 3 passes, Square 5000 */
+            cost += (a->aa_parts & 1u ? 201 : 0) + (a->aa_parts & 2u ? 1809 : 0) +
+                    (a->aa_parts & 4u ? 2700 : 0) + (a->aa_parts & 8u ? 5001 : 0);
+            break;
         }
     }
     return cost;

@@ -9,14 +9,15 @@
 static void add_metric(rm_trainer *t, const char *name, const char *units, const char *desc) {
     if (t->n_metrics >= MAX_METRICS) return;
     rm_metric_def *m = &t->metrics[t->n_metrics++];
-    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->name, sizeof m->name, "%.*s", (int)sizeof m->name - 1, name);
     m->units = units;
     m->description = desc;
 }
 
 /* The metric list: fixed training metrics, then one test accuracy per evaluation
- * attack, then timings. Names are the HDF5 dataset names and CSV headers. */
-static void define_metrics(rm_trainer *t) {
+ * attack, then timings, then the evaluation's extras (AutoAttack components, warnings).
+ * Names are the HDF5 dataset names and CSV headers. */
+static rm_status define_metrics(rm_trainer *t) {
     add_metric(t, "epoch", "1", "epochs completed (1-based)");
     add_metric(t, "lr", "1", "learning rate at the last step of the epoch");
     add_metric(t, "loss", "nats", "mean total training loss over the epoch's batches");
@@ -42,6 +43,16 @@ static void define_metrics(rm_trainer *t) {
         t->m_eval_ema = t->n_metrics;
         add_metric(t, "eval_ema", "1", "model of this row's test_* accuracies: 1 the EMA model, 0 the student (trained weights); NaN if not evaluated");
     }
+    /* AutoAttack components, zero-gradient shares, gradient-masking warnings */
+    t->m_extra0 = t->n_metrics;
+    rm_metric_def extra[MAX_METRICS];
+    const int n_extra = rm_eval_extra_metrics(&t->cfg, extra, MAX_METRICS);
+    if (t->n_metrics + n_extra > MAX_METRICS)
+        return rm_fail(RM_ERR_ARG, "eval_attacks: these %d attacks need %d metric columns, more than the %d a run "
+                       "records (each aa adds 5: its 4 components and its zero-gradient share); use fewer attacks",
+                       t->cfg.n_eval, t->n_metrics + n_extra, MAX_METRICS);
+    for (int i = 0; i < n_extra; i++) add_metric(t, extra[i].name, extra[i].units, extra[i].description);
+    return RM_OK;
 }
 
 int rm_trainer_metric_count(const rm_trainer *t) { return t->n_metrics; }
@@ -138,8 +149,7 @@ static rm_status setup(rm_trainer *t) {
     rm_rng_derive(&t->rng_aug, c->seed, "augment");
     rm_rng_derive(&t->rng_attack, c->seed, "attack");
     RM_TRY(alloc_buffers(t));
-    define_metrics(t);
-    return RM_OK;
+    return define_metrics(t);
 }
 
 rm_status rm_trainer_create(const rm_config *cfg, rm_trainer **out) {
@@ -184,12 +194,24 @@ rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g) {
 
 /* ---- evaluation ---- */
 
+/* Counts of one evaluation over its batches (AutoAttack: per component). */
+typedef struct {
+    int64_t correct, seen;
+    rm_aa_stats aa;                          /* the last batch's (for the component list) */
+    int64_t robust_after[RM_AA_MAX_PARTS];   /* summed over the batches */
+    int64_t apgd_runs, zero_grad_runs;
+} eval_counts;
+
 static rm_status eval_batch(rm_trainer *t, const rm_eval_attack *atk, const float *x,
-                            const int32_t *y, int B, rm_rng *rng, int *correct) {
+                            const int32_t *y, int B, rm_rng *rng, eval_counts *ec) {
     float eps = (float)(atk->eps > 0 ? atk->eps : t->cfg.eps);
     float *delta = t->delta;
+    int correct = 0;
     switch (atk->kind) {
-    case RM_EVAL_CLEAN: return rm_count_correct(t->attacker, RM_MODE_EVAL, x, NULL, y, B, correct);
+    case RM_EVAL_CLEAN:
+        RM_TRY(rm_count_correct(t->attacker, RM_MODE_EVAL, x, NULL, y, B, &correct));
+        ec->correct += correct;
+        return RM_OK;
     case RM_EVAL_FGSM:
         RM_TRY(rm_fgsm(t->attacker, RM_MODE_EVAL, x, y, B, eps, eps, 1, rng, delta));
         break;
@@ -198,12 +220,28 @@ static rm_status eval_batch(rm_trainer *t, const rm_eval_attack *atk, const floa
         RM_TRY(rm_pgd(t->attacker, RM_MODE_EVAL, x, y, B, eps, eps / 4, atk->steps, atk->restarts,
                       atk->kind == RM_EVAL_CW ? RM_ATTACK_LOSS_CW : RM_ATTACK_LOSS_CE, rng, delta, NULL));
         break;
+    case RM_EVAL_AUTO: {
+        rm_aa_params p;
+        rm_aa_params_default(&p);
+        unsigned char *robust = rm_alloc((size_t)B);
+        if (!robust) return RM_ERR_NOMEM;
+        rm_status st = rm_autoattack(t->attacker, RM_MODE_EVAL, x, y, B, eps, atk->aa_parts, &p, rng, delta,
+                                     robust, &ec->aa);
+        rm_free(robust);
+        RM_TRY(st);
+        for (int i = 0; i < ec->aa.n_parts; i++) ec->robust_after[i] += ec->aa.robust_after[i];
+        ec->apgd_runs += ec->aa.apgd_runs;
+        ec->zero_grad_runs += ec->aa.zero_grad_runs;
+        break;
     }
-    return rm_count_correct(t->attacker, RM_MODE_EVAL, x, delta, y, B, correct);
+    }
+    RM_TRY(rm_count_correct(t->attacker, RM_MODE_EVAL, x, delta, y, B, &correct));
+    ec->correct += correct;
+    return RM_OK;
 }
 
-rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
-                              double *accuracy) {
+rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                                   rm_eval_result *res) {
     if (!data) data = &t->test;
     rm_batcher b;
     RM_TRY(rm_batcher_init(&b, data, t->B, 0));
@@ -214,19 +252,36 @@ rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_ev
     char purpose[80];
     snprintf(purpose, sizeof purpose, "eval:%d:%s", t->epoch, atk->name);
     rm_rng_derive(&rng, t->cfg.seed, purpose);
-    int64_t total = 0, count;
-    long correct_sum = 0;
+    int64_t count;
+    eval_counts ec;
+    memset(&ec, 0, sizeof ec);
     rm_status st;
     while ((st = rm_batcher_next(&b, t->x, t->y, NULL, NULL, NULL, &count)) == RM_OK && count > 0) {
-        int correct = 0;
-        st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &correct);
+        st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &ec);
         if (st != RM_OK) break;
-        correct_sum += correct;
-        total += count;
+        ec.seen += count;
     }
     rm_batcher_free(&b);
     RM_TRY(st);
-    *accuracy = total ? 100.0 * (double)correct_sum / (double)total : NAN;
+    const double total = (double)ec.seen;
+    memset(res, 0, sizeof *res);
+    res->accuracy = ec.seen ? 100.0 * (double)ec.correct / total : NAN;
+    res->zero_grad = ec.apgd_runs ? 100.0 * (double)ec.zero_grad_runs / (double)ec.apgd_runs : NAN;
+    if (atk->kind == RM_EVAL_AUTO) {
+        res->n_parts = ec.aa.n_parts;
+        for (int i = 0; i < ec.aa.n_parts; i++) {
+            res->part[i] = ec.aa.part[i];
+            res->part_accuracy[i] = ec.seen ? 100.0 * (double)ec.robust_after[i] / total : NAN;
+        }
+    }
+    return RM_OK;
+}
+
+rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                              double *accuracy) {
+    rm_eval_result res;
+    RM_TRY(rm_trainer_evaluate_full(t, data, atk, &res));
+    *accuracy = res.accuracy;
     return RM_OK;
 }
 
@@ -299,8 +354,11 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, v
         int use_ema = t->ema && !strcmp(c->eval_model, "ema");
         if (use_ema) rm_ema_swap(t->ema);
         rm_status st = RM_OK;
-        for (int i = 0; i < c->n_eval && st == RM_OK; i++)
-            st = rm_trainer_evaluate(t, NULL, &c->eval[i], &row[t->m_eval0 + i]);
+        rm_eval_result res[RM_CFG_MAX_EVAL];
+        for (int i = 0; i < c->n_eval && st == RM_OK; i++) {
+            st = rm_trainer_evaluate_full(t, NULL, &c->eval[i], &res[i]);
+            if (st == RM_OK) row[t->m_eval0 + i] = res[i].accuracy;
+        }
         if (use_ema) rm_ema_swap(t->ema);
         RM_TRY(st);
         if (t->m_eval_ema >= 0) row[t->m_eval_ema] = use_ema;
@@ -308,6 +366,7 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, v
         if (rm_config_co_attacks(c, &f, &p))
             row[t->m_eval0 + c->n_eval] =
                 rm_config_co_flag(c, row[t->m_eval0 + f] / 100.0, row[t->m_eval0 + p] / 100.0);
+        rm_eval_extra_values(c, res, row + t->m_extra0);
     }
     double t2 = rm_now_seconds();
     int m = t->m_eval0 + c->n_eval + 1;

@@ -6,7 +6,7 @@
 #include "regmix/method.h"
 #include "regmix/train.h"
 
-enum { MAX_METRICS = 40 };
+enum { MAX_METRICS = 64 }; /* the command line's metric rows hold 64 (src/cli/run_output.c) */
 
 /* Loss-term sums over an epoch (for the means in the metrics row). */
 typedef struct {
@@ -41,6 +41,7 @@ struct rm_trainer {
     rm_metric_def metrics[MAX_METRICS];
     int m_eval0;     /* index of the first evaluation metric */
     int m_eval_ema;  /* index of eval_ema (runs with an EMA), else -1 */
+    int m_extra0;    /* index of the first metric of rm_eval_extra_metrics (after the timings) */
 };
 
 

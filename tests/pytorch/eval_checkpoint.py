@@ -40,18 +40,12 @@ def text_attr(attrs, name, default):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def main():
-    ap = argparse.ArgumentParser(usage=__doc__)
-    ap.add_argument("run")
-    ap.add_argument("data_dir", nargs="?", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--model", choices=("ema", "student"))
-    args = ap.parse_args()
-    path, data_dir = args.run, args.data_dir
-    torch.set_num_threads(1)
+def load_model(path, which=None):
+    """The run's network (from /config) with its checkpointed weights, in eval mode, and
+    which model it is ("ema" or "student"; None: what `regmix eval` picks)."""
     with h5py.File(path, "r", swmr=True) as f:
         model_name = text_attr(f["config"].attrs, "model", "")
         ck = f["checkpoint"]  # external link to RUN.ckpt.h5:/checkpoint
-        which = args.model
         if which is None:
             which = "ema" if "ema" in ck and text_attr(f["config"].attrs, "eval_model", "ema") == "ema" \
                 else "student"
@@ -63,14 +57,31 @@ def main():
     model = (FmnistCNN if model_name == "fmnist-cnn" else PreActResNet18)(num_classes=num_classes)
     model.load_state_dict(state)  # strict: every name and shape must match
     model.eval()
+    return model, which
+
+
+def load_test_set(data_dir):
+    """The IDX test split in file order: images (N, 1, H, W) float in [0, 1], labels int64."""
     images = read_idx(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(data_dir, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels)
+
+
+def main():
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("run")
+    ap.add_argument("data_dir", nargs="?", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--model", choices=("ema", "student"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model, which = load_model(args.run, args.model)
+    data_dir = args.data_dir
+    x, labels = load_test_set(data_dir)
     correct = 0
     with torch.no_grad():
         for i in range(0, len(x), 500):
             pred = model(x[i:i + 500]).argmax(dim=1)
-            correct += int((pred == torch.from_numpy(labels[i:i + 500])).sum())
+            correct += int((pred == labels[i:i + 500]).sum())
     print(f"accuracy {100.0 * correct / len(x):.4f} {correct}/{len(x)} model {which}")
 
 
