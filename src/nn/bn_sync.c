@@ -118,9 +118,10 @@ static rm_status layout_of(const dnnl_memory_desc_t *md, chan_layout *L) {
     return RM_OK;
 }
 
-/* dx (C-channel tensor, layout L) += a_c + b_c * (x - mean_c), element-wise. */
-static void add_channel_affine(const chan_layout *L, float *dx, const float *x, const double *a,
-                               const double *b, const float *mean) {
+/* dx (C-channel tensor, layout L, f32 or bf16 like x) += a_c + b_c * (x - mean_c),
+ * element-wise, in f32. */
+static void add_channel_affine(const chan_layout *L, int bf16, void *dx, const void *x,
+                               const double *a, const double *b, const float *mean) {
     const int64_t NB = L->dims[0], C = L->dims[1], H = L->dims[2], W = L->dims[3];
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < NB; n++) {
@@ -130,7 +131,14 @@ static void add_channel_affine(const chan_layout *L, float *dx, const float *x, 
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const int64_t o = base + h * L->str[2] + w * L->str[3];
-                    dx[o] += ac + bc * (x[o] - mc);
+                    if (bf16) {
+                        uint16_t *d16 = dx;
+                        const uint16_t *x16 = x;
+                        float v = bf16_to_f32(d16[o]) + (ac + bc * (bf16_to_f32(x16[o]) - mc));
+                        d16[o] = f32_to_bf16(v);
+                    } else {
+                        ((float *)dx)[o] += ac + bc * (((const float *)x)[o] - mc);
+                    }
                 }
         }
     }
@@ -178,6 +186,7 @@ rm_status bn_sync_backward(rm_net *n, plan *p, int i, dnnl_memory_t target) {
         S_scale[c] = bc;
         S_shift[c] = ac;
     }
-    add_channel_affine(&L, mem_ptr(target), mem_ptr(src), S_shift, S_scale, mean);
+    add_channel_affine(&L, mem_md(src)->data_type == dnnl_bf16, mem_ptr(target), mem_ptr(src), S_shift,
+                       S_scale, mean);
     return RM_OK;
 }

@@ -111,5 +111,6 @@ rm_status rm_net_forward(rm_net *n, rm_tape *t, rm_mode mode, const float *x, in
     DNNL_TRY(dnnl_stream_wait(s));
     if (!p->logits_reorder)
         memcpy(logits, mem_ptr(p->act[last]), (size_t)batch * n->num_classes * sizeof(float));
+    n->passes.forward += batch;
     return RM_OK;
 }
