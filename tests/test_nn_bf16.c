@@ -2,8 +2,10 @@
  *
  * 1. Fallback: with oneDNN capped below AVX-512 BF16 (ONEDNN_MAX_CPU_ISA=AVX512_CORE, in
  *    a child process, set before oneDNN starts), a bf16 request must run f32, say so in
- *    rm_precision_effective's note, and give bit-identical results to an f32 network.
- *    This runs on every CPU: it is what a CPU without bf16 units does.
+ *    rm_precision_effective's note and in a run file's /provenance (precision "f32",
+ *    precision_note), and give bit-identical results to an f32 network. This runs on
+ *    every CPU: it is what a CPU without bf16 units does. Where bf16 runs, the run file
+ *    says "bf16" with an empty note.
  * 2. Where the CPU has bf16 (AVX-512 BF16 or AMX): the sequence of the PyTorch model
  *    fixtures (formula weights, the stored batch of 4 images and labels; a train-mode
  *    CE forward/backward, and an eval-mode one from fresh weights), run in bf16 and in
@@ -37,8 +39,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <hdf5.h>
 
 #include "fixture.h"
+#include "regmix/runfile.h"
 #include "regmix/loss.h"
 #include "regmix/nn.h"
 
@@ -121,6 +125,50 @@ static double rel_l2(const float *a, const float *ref, size_t n) {
 
 /* ---------------------------------------------------------------- 1. fallback */
 
+static void prov_str(hid_t g, const char *name, char *buf, size_t size) {
+    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+    if (a < 0) fail_msg("/provenance has no attribute %s", name);
+    hid_t t = H5Aget_type(a);
+    char *v = NULL;
+    assert_true(H5Aread(a, t, &v) >= 0);
+    snprintf(buf, size, "%s", v);
+    H5free_memory(v);
+    H5Tclose(t);
+    H5Aclose(a);
+}
+
+/* A run file of a precision=bf16 configuration records what ran: the effective
+ * precision and, for a fallback, the note. Returns 1 when both are right. */
+static int provenance_records_precision(void) {
+    char dir[] = "/tmp/regmix-bf16-XXXXXX", path[128], prec[16], note[256], want[256];
+    if (!mkdtemp(dir)) return 0;
+    snprintf(path, sizeof path, "%s/run.h5", dir);
+    rm_config cfg;
+    rm_config_defaults(&cfg);
+    assert_int_equal(rm_config_set(&cfg, "precision", "bf16", "test"), RM_OK);
+    rm_run_info info = {0, 1, 1};
+    rm_metric_spec m = {"loss", "nats", "loss"};
+    rm_runfile *rf;
+    assert_int_equal(rm_runfile_create(path, &cfg, &info, &m, 1, &rf), RM_OK);
+    assert_int_equal(rm_runfile_close(rf), RM_OK);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t g = H5Gopen2(f, "/provenance", H5P_DEFAULT);
+    assert_true(g >= 0);
+    prov_str(g, "precision", prec, sizeof prec);
+    prov_str(g, "precision_note", note, sizeof note);
+    H5Gclose(g);
+    H5Fclose(f);
+    char ckpt[160];
+    snprintf(ckpt, sizeof ckpt, "%s/run.h5.lock", dir);
+    unlink(ckpt);
+    unlink(path);
+    rmdir(dir);
+    rm_precision eff = rm_precision_effective(RM_PRECISION_BF16, want, sizeof want);
+    printf("  run file with precision: bf16: /provenance precision \"%s\", precision_note \"%s\"\n", prec, note);
+    return !strcmp(prec, rm_precision_name(eff)) && !strcmp(note, want) && (eff == RM_PRECISION_BF16) == !note[0];
+}
+
 static const char *CHILD_ENV = "REGMIX_TEST_BF16_FALLBACK_CHILD";
 
 /* In the child (ISA capped): a bf16 request is reported and runs f32, bit for bit. */
@@ -130,6 +178,7 @@ static int fallback_child(void) {
     printf("  child: oneDNN ISA %s; bf16 request -> %s; note: \"%s\"\n", rm_dnnl_isa(),
            rm_precision_name(eff), note);
     if (eff != RM_PRECISION_F32 || !strstr(note, "running f32") || !strstr(note, rm_dnnl_isa())) return 3;
+    if (!provenance_records_precision()) return 5;
     pass_out a, b;
     run_pass("fmnist-cnn", RM_PRECISION_BF16, RM_MODE_TRAIN, &a);
     run_pass("fmnist-cnn", RM_PRECISION_F32, RM_MODE_TRAIN, &b);
@@ -188,6 +237,7 @@ static int check(const char *what, double err, double tol, double pytorch) {
 /* k: bf16 roundings on the longest forward path (see the comment at the top). */
 static void check_model(const char *model, int k) {
     if (!have_bf16()) skip();
+    assert_true(provenance_records_precision());
     char path[512];
     snprintf(path, sizeof path, "%s/bf16_autocast_errors.rmfx", REGMIX_TEST_DATA_DIR);
     fixture_file *ac = NULL;

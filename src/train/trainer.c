@@ -113,6 +113,9 @@ static rm_status setup(rm_trainer *t) {
     if (c->threads > 0) omp_set_num_threads(c->threads);
     RM_TRY(load_data(t));
     RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
+    rm_precision prec;
+    RM_TRY(rm_precision_parse(c->precision, &prec));
+    RM_TRY(rm_net_set_precision(t->net, prec)); /* f32 where the CPU has no bf16 (provenance says so) */
     RM_TRY(check_shapes(t));
     rm_net_init(t->net, c->seed);
     t->K = t->train.num_classes;
