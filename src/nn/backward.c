@@ -106,6 +106,10 @@ static rm_status backward_weighted(bwd_ctx *c, int i, rm_tape *t, int need_dsrc)
     return RM_OK;
 }
 
+/* The tensor a batch norm's backward reads the gradient of: its own output, or the
+ * output of the ReLU fused into it. */
+static int bn_out(const node *d, const node_plan *q) { return q->relu_out >= 0 ? q->relu_out : d->out; }
+
 static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
     rm_net *n = c->n;
     node *d = &n->nodes[i];
@@ -115,17 +119,18 @@ static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
     RM_TRY(slot_bind(&n->dw[i], q->dw));
     RM_TRY(slot_bind(&n->db[i], q->db));
     RM_TRY(diff_src_target(c, i, &target));
-    dnnl_exec_arg_t a[9] = {{DNNL_ARG_SRC, c->p->act[d->in[0]]},
-                            {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
-                            {DNNL_ARG_VARIANCE, m ? q->rvar : q->var},
-                            {DNNL_ARG_DIFF_DST, c->p->diff[d->out]},
-                            {DNNL_ARG_SCALE, q->w_plain},
-                            {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_DIFF_SRC, target},
-                            {DNNL_ARG_DIFF_SCALE, q->dw},
-                            {DNNL_ARG_DIFF_SHIFT, q->db}};
+    dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, c->p->act[d->in[0]]},
+                             {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
+                             {DNNL_ARG_VARIANCE, m ? q->rvar : q->var},
+                             {DNNL_ARG_DIFF_DST, c->p->diff[bn_out(d, q)]},
+                             {DNNL_ARG_SCALE, q->w_plain},
+                             {DNNL_ARG_SHIFT, q->b_plain},
+                             {DNNL_ARG_DIFF_SRC, target},
+                             {DNNL_ARG_DIFF_SCALE, q->dw},
+                             {DNNL_ARG_DIFF_SHIFT, q->db},
+                             {DNNL_ARG_WORKSPACE, q->ws}};
     if (t->synced) RM_TRY(bn_sync_backward(n, c->p, i, target)); /* data-parallel */
-    else RM_TRY(exec(q->bwd[m], 9, a));
+    else RM_TRY(exec(q->bwd[m], q->ws ? 10 : 9, a));
     RM_TRY(finish_diff_src(c, i, target));
     if (c->flags & RM_GRAD_WEIGHTS) {
         dnnl_stream_t s = NULL;
@@ -141,7 +146,8 @@ static rm_status backward_node(bwd_ctx *c, int i, rm_tape *t) {
     rm_net *n = c->n;
     node *d = &n->nodes[i];
     node_plan *q = &c->p->np[i];
-    if (!c->written[d->out]) return RM_OK; /* nothing flows here */
+    if (q->relu_fused) return RM_OK; /* the batch norm before it does the ReLU's part */
+    if (!c->written[d->kind == OP_BN ? bn_out(d, q) : d->out]) return RM_OK; /* nothing flows here */
     /* the network input needs a gradient only for RM_GRAD_INPUT */
     int need_dsrc = d->in[0] != 0 || (c->flags & RM_GRAD_INPUT);
     switch (d->kind) {

@@ -52,10 +52,12 @@ rm_status bn_sync_forward(rm_net *n, plan *p, int i, dnnl_memory_t src, dnnl_mem
     const int C = s->c;
     RM_TRY(check_channels(C));
     /* local batch statistics (biased variance); dst is overwritten below */
-    dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+    const int na = q->ws ? 7 : 6; /* the ReLU mask when a ReLU is fused */
+    dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                             {DNNL_ARG_SCALE, q->w_plain}, {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_MEAN, q->mean}, {DNNL_ARG_VARIANCE, q->var}};
-    RM_TRY(exec(q->fwd[0], 6, a));
+                            {DNNL_ARG_MEAN, q->mean}, {DNNL_ARG_VARIANCE, q->var},
+                            {DNNL_ARG_WORKSPACE, q->ws}};
+    RM_TRY(exec(q->fwd[0], na, a));
     RM_TRY(stream_wait());
     float *mean = mem_ptr(q->mean), *var = mem_ptr(q->var);
     const double local = (double)p->batch * s->h * s->w;
@@ -80,7 +82,7 @@ rm_status bn_sync_forward(rm_net *n, plan *p, int i, dnnl_memory_t src, dnnl_mem
     }
     a[4].memory = q->mean;
     a[5].memory = q->var;
-    RM_TRY(exec(q->fwd[1], 6, a));
+    RM_TRY(exec(q->fwd[1], na, a));
     RM_TRY(stream_wait());
     /* running statistics as PyTorch's SyncBatchNorm: global mean, unbiased global
      * variance (N / (N-1), N the group's count) */
@@ -152,16 +154,18 @@ rm_status bn_sync_backward(rm_net *n, plan *p, int i, dnnl_memory_t target) {
     RM_TRY(check_channels(C));
     dnnl_memory_t src = p->act[d->in[0]];
     /* the tape's mean/var are the group's (bn_sync_forward): constants here */
-    dnnl_exec_arg_t a[9] = {{DNNL_ARG_SRC, src},
-                            {DNNL_ARG_MEAN, q->mean},
-                            {DNNL_ARG_VARIANCE, q->var},
-                            {DNNL_ARG_DIFF_DST, p->diff[d->out]},
-                            {DNNL_ARG_SCALE, q->w_plain},
-                            {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_DIFF_SRC, target},
-                            {DNNL_ARG_DIFF_SCALE, q->dw},
-                            {DNNL_ARG_DIFF_SHIFT, q->db}};
-    RM_TRY(exec(q->bwd[1], 9, a));
+    /* with a fused ReLU, oneDNN masks dy first: dscale, dshift below are of the masked dy */
+    dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, src},
+                             {DNNL_ARG_MEAN, q->mean},
+                             {DNNL_ARG_VARIANCE, q->var},
+                             {DNNL_ARG_DIFF_DST, p->diff[q->relu_out >= 0 ? q->relu_out : d->out]},
+                             {DNNL_ARG_SCALE, q->w_plain},
+                             {DNNL_ARG_SHIFT, q->b_plain},
+                             {DNNL_ARG_DIFF_SRC, target},
+                             {DNNL_ARG_DIFF_SCALE, q->dw},
+                             {DNNL_ARG_DIFF_SHIFT, q->db},
+                             {DNNL_ARG_WORKSPACE, q->ws}};
+    RM_TRY(exec(q->bwd[1], q->ws ? 10 : 9, a));
     RM_TRY(stream_wait());
     chan_layout L;
     RM_TRY(layout_of(mem_md(target), &L));

@@ -70,7 +70,11 @@ typedef struct {
     dnnl_primitive_t dw_add; /* dw_grad += dw */
     unsigned long w_version;
 
-    dnnl_memory_t mean, var, ws; /* BN batch statistics, max-pool workspace (per tape) */
+    dnnl_memory_t mean, var, ws; /* BN batch statistics, max-pool / BN+ReLU workspace (per tape) */
+    /* batch norm followed by a ReLU that is its output's only reader: one oneDNN batch
+     * norm with the ReLU fused (dnnl_fuse_norm_relu) writes the ReLU's output tensor
+     * relu_out (else -1), and the ReLU node is skipped (relu_fused) */
+    int relu_out, relu_fused;
     dnnl_memory_t rmean, rvar;   /* BN running statistics (plain views of the buffers) */
 } node_plan;
 
@@ -83,6 +87,7 @@ typedef struct {
      * is copied (reordered where layouts differ), later ones are added */
     dnnl_primitive_t accum_reorder[MAX_NODES][2], accum_add[MAX_NODES][2];
     node_plan np[MAX_NODES];
+    unsigned char virt[MAX_TENSORS]; /* never stored: a fused batch norm's pre-ReLU output */
     dnnl_memory_t logits_plain, dlogits_plain;
     dnnl_primitive_t logits_reorder, dlogits_reorder;
     unsigned long last_use;

@@ -134,6 +134,11 @@ static rm_status build_tiny(rm_net *n, const char *model, int classes) {
         RM_TRY(graph_declare_bn(n, "bn", C));
         RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
         t = graph_bn(n, graph_input(n, C, H, H), "bn");
+    } else if (!strcmp(kind, "bnrelu")) { /* batch norm with the ReLU fused into it */
+        C = 16;
+        RM_TRY(graph_declare_bn(n, "bn", C));
+        RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
+        t = graph_relu(n, graph_bn(n, graph_input(n, C, H, H), "bn"));
     } else if (!strcmp(kind, "relu")) {
         RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
         t = graph_relu(n, graph_input(n, C, H, H));

@@ -172,11 +172,28 @@ static rm_status plan_linear(rm_net *n, plan *p, int i) {
     return plan_weighted(n, p, i, &w_plain_md, &bd, &wgd);
 }
 
+/* A batch norm whose output only a ReLU reads becomes one primitive (the ReLU fused):
+ * one pass over the tensor instead of two, forward and backward. */
+static void plan_fusions(rm_net *n, plan *p) {
+    for (int i = 0; i < n->n_nodes; i++) {
+        p->np[i].relu_out = -1;
+        p->np[i].relu_fused = 0;
+    }
+    for (int i = 0; i + 1 < n->n_nodes; i++) {
+        const node *d = &n->nodes[i], *r = &n->nodes[i + 1];
+        if (d->kind != OP_BN || r->kind != OP_RELU || r->in[0] != d->out || n->consumers[d->out] != 1)
+            continue;
+        p->np[i].relu_out = r->out;
+        p->np[i + 1].relu_fused = 1;
+        p->virt[d->out] = 1;
+    }
+}
+
 static rm_status plan_bn(rm_net *n, plan *p, int i) {
     node *d = &n->nodes[i];
     node_plan *q = &p->np[i];
     const dnnl_memory_desc_t *data = &p->md[d->in[0]];
-    unsigned base = dnnl_use_scale | dnnl_use_shift;
+    unsigned base = dnnl_use_scale | dnnl_use_shift | (q->relu_out >= 0 ? dnnl_fuse_norm_relu : 0);
     unsigned flags[2] = {base, base | dnnl_use_global_stats};
     for (int m = 0; m < 2; m++) {
         dnnl_batch_normalization_desc_t fd, bd;
@@ -192,6 +209,15 @@ static rm_status plan_bn(rm_net *n, plan *p, int i) {
         RM_TRY(make_prim(&q->bwd[m], q->bwd_pd[m]));
     }
     p->md[d->out] = *pd_md(q->fwd_pd[0], DNNL_ARG_DST);
+    if (q->relu_out >= 0) {
+        p->md[q->relu_out] = p->md[d->out];
+        /* the ReLU mask; train and eval primitives must agree on it (one per tape) */
+        const dnnl_memory_desc_t *w0 = pd_md(q->fwd_pd[0], DNNL_ARG_WORKSPACE),
+                                 *w1 = pd_md(q->fwd_pd[1], DNNL_ARG_WORKSPACE);
+        if (!dnnl_memory_desc_equal(w0, w1))
+            return rm_fail(RM_ERR_DNNL, "node %d: batch norm + ReLU workspaces differ between modes", i);
+        RM_TRY(arg_empty(&q->ws, q->fwd_pd[0], DNNL_ARG_WORKSPACE));
+    }
     RM_TRY(arg_empty(&q->mean, q->fwd_pd[0], DNNL_ARG_MEAN));
     RM_TRY(arg_empty(&q->var, q->fwd_pd[0], DNNL_ARG_VARIANCE));
     dnnl_dims_t cd = {n->shape[d->in[0]].c};
@@ -208,6 +234,7 @@ static rm_status plan_bn(rm_net *n, plan *p, int i) {
 static rm_status plan_relu(rm_net *n, plan *p, int i) {
     node *d = &n->nodes[i];
     node_plan *q = &p->np[i];
+    if (q->relu_fused) return RM_OK; /* done by the batch norm before it */
     const dnnl_memory_desc_t *data = &p->md[d->in[0]];
     dnnl_eltwise_desc_t fd, bd;
     DNNL_TRY(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu, data, 0.f, 0.f));
@@ -273,6 +300,7 @@ static rm_status plan_grad_routes(rm_net *n, plan *p) {
             }
             continue;
         }
+        if (q->relu_fused) continue;
         const dnnl_memory_desc_t *ds = pd_md(q->bwd_pd[0], DNNL_ARG_DIFF_SRC);
         int t = d->in[0];
         RM_TRY(reorder_new(&p->accum_reorder[i][0], ds, &p->md[t]));
@@ -290,6 +318,7 @@ static rm_status plan_grad_routes(rm_net *n, plan *p) {
 
 static rm_status plan_build(rm_net *n, plan *p) {
     md_plain(&p->md[0], &n->shape[0], p->batch);
+    plan_fusions(n, p);
     for (int i = 0; i < n->n_nodes; i++) {
         switch (n->nodes[i].kind) {
         case OP_CONV: RM_TRY(plan_conv(n, p, i)); break;
