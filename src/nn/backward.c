@@ -170,10 +170,16 @@ static rm_status backward_node(bwd_ctx *c, int i, rm_tape *t) {
         return finish_diff_src(c, i, target);
     }
     case OP_ADD:
-        /* d(a + b) = identity to both operands */
-        for (int k = 0; k < 2; k++)
-            RM_TRY(accumulate(c, d->in[k], c->p->diff[d->out], c->p->accum_reorder[i][k],
-                              c->p->accum_add[i][k]));
+        /* d(a + b) = identity to both operands: shared where the plan allows, else copied */
+        for (int k = 0; k < 2; k++) {
+            int t = d->in[k];
+            if (c->p->add_alias[i][k] && !c->written[t]) {
+                DNNL_TRY(dnnl_memory_set_data_handle(c->p->diff[t], mem_ptr(c->p->diff[d->out])));
+                c->written[t] = 1;
+                continue;
+            }
+            RM_TRY(accumulate(c, t, c->p->diff[d->out], c->p->accum_reorder[i][k], c->p->accum_add[i][k]));
+        }
         return RM_OK;
     }
     return rm_fail(RM_ERR_ARG, "unknown node kind %d", (int)d->kind);

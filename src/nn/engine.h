@@ -86,6 +86,9 @@ typedef struct {
     /* per node input (diff_src / add branch): the first gradient that reaches a tensor
      * is copied (reordered where layouts differ), later ones are added */
     dnnl_primitive_t accum_reorder[MAX_NODES][2], accum_add[MAX_NODES][2];
+    /* residual add, operand k: its gradient is the add's output gradient itself, so
+     * diff[in[k]] points at that buffer instead of receiving a copy (plan.c says when) */
+    unsigned char add_alias[MAX_NODES][2];
     node_plan np[MAX_NODES];
     unsigned char virt[MAX_TENSORS]; /* never stored: a fused batch norm's pre-ReLU output */
     dnnl_memory_t logits_plain, dlogits_plain;

@@ -287,6 +287,32 @@ static rm_status plan_add(rm_net *n, plan *p, int i) {
     return RM_OK;
 }
 
+/* The node whose backward reads tensor t's gradient (its producer; for a fused ReLU's
+ * output, the batch norm that does the ReLU's part). */
+static int grad_reader(const rm_net *n, const plan *p, int t) {
+    for (int j = 0; j < n->n_nodes; j++)
+        if (n->nodes[j].out == t) return p->np[j].relu_fused ? j - 1 : j;
+    return -1;
+}
+
+/* d(a + b)/da = d(a + b)/db = identity: operand k can share the output's gradient
+ * buffer (no copy) when it has that layout and nothing writes into the shared buffer
+ * while another reader still needs it. Backward runs nodes in reverse order, so:
+ * operand 0 alone (read only by its producer) always; operand 1 too if its other
+ * consumers all run their backward after operand 0's producer has read it (their
+ * gradients are added into the shared buffer). */
+static void plan_add_aliases(rm_net *n, plan *p, int i) {
+    const node *d = &n->nodes[i];
+    int a = d->in[0], b = d->in[1];
+    if (a == b) return;
+    p->add_alias[i][0] = !p->accum_reorder[i][0] && n->consumers[a] == 1;
+    if (p->accum_reorder[i][1]) return;
+    int reader_a = p->add_alias[i][0] ? grad_reader(n, p, a) : n->n_nodes;
+    for (int j = 0; j < n->n_nodes; j++)
+        if (j != i && (n->nodes[j].in[0] == b || n->nodes[j].in[1] == b) && j >= reader_a) return;
+    p->add_alias[i][1] = 1;
+}
+
 /* Gradient side: where each node's input gradient lands, and the reorders to add a
  * gradient that arrives in another layout. */
 static rm_status plan_grad_routes(rm_net *n, plan *p) {
@@ -298,6 +324,7 @@ static rm_status plan_grad_routes(rm_net *n, plan *p) {
                 RM_TRY(reorder_new(&p->accum_reorder[i][k], &p->md[d->out], &p->md[d->in[k]]));
                 RM_TRY(reorder_add_new(&p->accum_add[i][k], &p->md[d->out], &p->md[d->in[k]]));
             }
+            plan_add_aliases(n, p, i);
             continue;
         }
         if (q->relu_fused) continue;
