@@ -173,7 +173,9 @@ rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g) {
         return rm_fail(RM_ERR_ARG, "data parallel: batch %d (last batch of the epoch: %lld samples of %lld) "
                        "cannot be split over %d ranks", t->B, (long long)(last ? last : t->B),
                        (long long)t->train.n, k);
-    return rm_method_set_dp(t->method, g);
+    RM_TRY(rm_method_set_dp(t->method, g));
+    t->dp = g;
+    return RM_OK;
 }
 
 /* ---- evaluation ---- */
@@ -202,25 +204,32 @@ rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_ev
     rm_batcher b;
     RM_TRY(rm_batcher_init(&b, data, t->B, 0));
     rm_batcher_start_epoch(&b, NULL);
-    /* evaluation randomness is its own stream, keyed by epoch and attack, so evaluating
-     * (or not) never changes the training trajectory */
-    rm_rng rng;
-    char purpose[80];
-    snprintf(purpose, sizeof purpose, "eval:%d:%s", t->epoch, atk->name);
-    rm_rng_derive(&rng, t->cfg.seed, purpose);
-    int64_t total = 0, count;
-    long correct_sum = 0;
+    /* a data-parallel group splits the batches: rank r takes batches r, r + K, ... */
+    const int rank = rm_dp_rank(t->dp), size = rm_dp_size(t->dp);
+    int64_t count, batch = 0;
+    double sums[2] = {0, 0}; /* correct, total: integers, exact in double */
     rm_status st;
     while ((st = rm_batcher_next(&b, t->x, t->y, NULL, NULL, NULL, &count)) == RM_OK && count > 0) {
+        if (batch++ % size != rank) continue;
+        /* evaluation randomness is its own stream per epoch, attack and batch, so
+         * evaluating (or not) never changes the training trajectory and a batch gets
+         * the same numbers whichever rank evaluates it */
+        rm_rng rng;
+        char purpose[96];
+        snprintf(purpose, sizeof purpose, "eval:%d:%s:%lld", t->epoch, atk->name, (long long)(batch - 1));
+        rm_rng_derive(&rng, t->cfg.seed, purpose);
         int correct = 0;
         st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &correct);
         if (st != RM_OK) break;
-        correct_sum += correct;
-        total += count;
+        sums[0] += correct;
+        sums[1] += (double)count;
     }
     rm_batcher_free(&b);
+    /* every rank joins the sum even after a local failure (its status is returned) */
+    rm_status sum_st = t->dp ? rm_dp_allreduce(t->dp, sums, 2) : RM_OK;
     RM_TRY(st);
-    *accuracy = total ? 100.0 * (double)correct_sum / (double)total : NAN;
+    RM_TRY(sum_st);
+    *accuracy = sums[1] > 0 ? 100.0 * sums[0] / sums[1] : NAN;
     return RM_OK;
 }
 

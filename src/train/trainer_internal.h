@@ -39,6 +39,7 @@ struct rm_trainer {
     int n_metrics;
     rm_metric_def metrics[MAX_METRICS];
     int m_eval0;     /* index of the first evaluation metric */
+    rm_dp *dp;       /* data-parallel group (NULL: alone): evaluation splits its batches */
 };
 
 
