@@ -202,7 +202,7 @@ def main():
         "pass": "step:%s:%s" % (a.step, a.reg), "images_per_s": a.batch / dt,
         "gflops": flops * a.batch * mult / dt / 1e9, "ms": dt * 1e3, "cpu_ms": cpu * 1e3, "batch": a.batch,
         "model": a.model, "precision": a.precision, "threads": torch.get_num_threads(),
-        "impl": "pytorch %s" % torch.__version__, "flop_multiple": mult,
+        "torch_version": torch.__version__, "flop_multiple": mult,
         "mkldnn_bf16": torch.backends.mkldnn.is_available(),
     }), flush=True)
 
