@@ -165,14 +165,19 @@ static rm_status load_weights(rm_net *net, const char *run_path) {
     return st;
 }
 
+/* a: f32 gradient, b: bf16 gradient. A sign step a*sign(g) raises the objective by
+ * a*sum|g| to first order; each flipped element takes 2a|g_i| off that, so the L1 share
+ * of the flipped elements says how much of the step's ascent bf16 changes. */
 typedef struct {
-    double flips, elements, diff2, ref2;
+    double flips, elements, diff2, ref2, flip_l1, l1;
 } flip_sums;
 
 static void count_flips(flip_sums *s, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int sa = (a[i] > 0) - (a[i] < 0), sb = (b[i] > 0) - (b[i] < 0);
         s->flips += sa != sb;
+        if (sa != sb) s->flip_l1 += fabs((double)a[i]);
+        s->l1 += fabs((double)a[i]);
         double d = (double)a[i] - b[i];
         s->diff2 += d * d;
         s->ref2 += (double)a[i] * a[i];
@@ -233,16 +238,17 @@ static rm_status flip_setup(const bench_opts *o, flip_state *f, const char **sou
 static void print_flips(const bench_opts *o, const char *pass, const flip_sums *s, const char *source,
                         const flip_state *f) {
     double share = s->flips / s->elements, rel = sqrt(s->diff2 / fmax(s->ref2, 1e-300));
+    double l1 = s->flip_l1 / fmax(s->l1, 1e-300);
     const char *eff = rm_precision_name(rm_net_precision(f->net[1]));
     if (!o->json)
-        printf("%-22s %6s %6d  sign flips %.3f %% of %.0f elements, |g_bf16 - g_f32| / |g_f32| = %.3g\n",
-               pass, eff, o->batch, 100 * share, s->elements, rel);
+        printf("%-17s %5s %6d %10.3f %% %12.3f %% %10.3g %12.0f\n", pass, eff, o->batch, 100 * share, 100 * l1,
+               rel, s->elements);
     else
         printf("{\"pass\": \"%s\", \"images_per_s\": null, \"gflops\": null, \"batch\": %d, "
                "\"model\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"isa\": \"%s\", "
-               "\"sign_flip_share\": %.6g, \"elements\": %.0f, \"rel_l2_error\": %.6g, \"images\": \"%s\", "
-               "\"weights\": \"%s\"}\n",
-               pass, o->batch, o->model, eff, o->threads, rm_dnnl_isa(), share, s->elements, rel,
+               "\"sign_flip_share\": %.6g, \"sign_flip_l1_share\": %.6g, \"elements\": %.0f, "
+               "\"rel_l2_error\": %.6g, \"images\": \"%s\", \"weights\": \"%s\"}\n",
+               pass, o->batch, o->model, eff, o->threads, rm_dnnl_isa(), share, l1, s->elements, rel,
                source, o->weights ? o->weights : "seeded init");
     fflush(stdout);
 }
@@ -257,9 +263,14 @@ int bench_sign_flips(const bench_opts *o) {
     char note[256];
     rm_precision_effective(RM_PRECISION_BF16, note, sizeof note);
     bench_header(o, "sign flips of d CE / d input, bf16 against f32 (same weights, same images)", NULL);
-    if (!o->json)
+    if (!o->json) {
         printf("# images: %s; weights: %s%s%s\n", source, o->weights ? o->weights : "seeded init",
                note[0] ? "; " : "", note);
+        printf("# flipped: elements whose sign differs; L1 share: their part of sum |g_f32| (a sign step\n"
+               "# loses twice that share of its first-order ascent); rel L2: |g_bf16 - g_f32| / |g_f32|\n");
+        printf("%-17s %5s %6s %12s %14s %10s %12s\n", "pass", "prec", "batch", "flipped", "L1 share", "rel L2",
+               "elements");
+    }
     size_t d = rm_net_input_size(f.net[0]);
     /* eval mode: what the evaluation attacks see; train mode: the PGI / FGSM step's */
     static const rm_mode modes[2] = {RM_MODE_EVAL, RM_MODE_TRAIN};
