@@ -27,7 +27,9 @@
  *   independent implementation users train with) on the identical computation, measured
  *   against float64 by tests/pytorch/gen_bf16_fixtures.py: regmix must stay within 2x
  *   of PyTorch's error (two implementations round at different points).
- * Either error is of order 1 for a layout or data-type mistake. */
+ * Either error is of order 1 for a layout or data-type mistake.
+ * 3. bf16 is deterministic (two runs, the same bits), and the data-parallel batch norm
+ *    works in bf16 (see check_sync). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,7 +73,19 @@ static fixture_file *model_fixture(const char *model) {
 
 /* One pass in `mode` on the model fixture's formula weights, images and labels: forward,
  * CE, backward (input and, in training mode, weights). */
+static rm_status identity_allreduce(void *ctx, double *buf, int n) {
+    (void)ctx, (void)buf, (void)n;
+    return RM_OK;
+}
+
+static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, pass_out *o);
+
 static void run_pass(const char *model, rm_precision prec, rm_mode mode, pass_out *o) {
+    run_pass_sync(model, prec, mode, 0, o);
+}
+
+/* synced: batch norm through the data-parallel path (bn_sync.c) with a group of one */
+static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, pass_out *o) {
     fixture_file *fx = model_fixture(model);
     fixture_record *xin = fixture_find(fx, "input"), *lab = fixture_find(fx, "labels");
     assert_non_null(xin);
@@ -82,6 +96,7 @@ static void run_pass(const char *model, rm_precision prec, rm_mode mode, pass_ou
     assert_int_equal(rm_net_create(model, K, &net), RM_OK);
     fixture_fill_params(net);
     assert_int_equal(rm_net_set_precision(net, prec), RM_OK);
+    if (synced) rm_net_set_allreduce(net, identity_allreduce, NULL);
     rm_tape *tape;
     assert_int_equal(rm_tape_create(net, &tape), RM_OK);
     o->B = B;
@@ -283,12 +298,62 @@ static void test_preact_resnet18_close_to_f32(void **state) {
     check_model("preact-resnet18", 62);
 }
 
+/* Same seed, same thread count: the same bits, in bf16 too. */
+static void test_bf16_deterministic(void **state) {
+    (void)state;
+    if (!have_bf16()) skip();
+    pass_out a, b;
+    run_pass("preact-resnet18", RM_PRECISION_BF16, RM_MODE_TRAIN, &a);
+    run_pass("preact-resnet18", RM_PRECISION_BF16, RM_MODE_TRAIN, &b);
+    assert_memory_equal(a.logits, b.logits, (size_t)a.B * K * sizeof(float));
+    assert_memory_equal(a.dx, b.dx, a.nx * sizeof(float));
+    assert_memory_equal(a.grads, b.grads, a.ngrads * sizeof(float));
+    printf("  preact-resnet18 bf16, two runs: logits, input gradient and %zu weight-gradient values identical\n",
+           a.ngrads);
+    pass_free(&a);
+    pass_free(&b);
+}
+
+/* Data-parallel batch norm (bn_sync.c) in bf16, in a group of one, against oneDNN's own
+ * batch-statistics batch norm: the same statistics, so the forward pass may differ only
+ * by one rounding of a BN output (2u allowed); the backward pass adds the mean/variance
+ * terms to an already rounded bf16 diff_src and rounds again: one extra rounding per
+ * batch norm on the path, so 2 n_bn u. */
+static void check_sync(const char *model, int n_bn) {
+    if (!have_bf16()) skip();
+    pass_out a, b;
+    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 0, &a);
+    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 1, &b);
+    double el = rel_l2(b.logits, a.logits, (size_t)a.B * K), ed = rel_l2(b.dx, a.dx, a.nx),
+           eg = rel_l2(b.grads, a.grads, a.ngrads), tb = 2 * n_bn * U;
+    printf("  %s bf16, synchronised BN (group of one) vs batch statistics: logits %.2e (tol %.2e), "
+           "input grad %.2e, weight grads %.2e (tol %.2e)\n", model, el, 2 * U, ed, eg, tb);
+    assert_true(el <= 2 * U);
+    assert_true(ed <= tb);
+    assert_true(eg <= tb);
+    pass_free(&a);
+    pass_free(&b);
+}
+
+static void test_sync_bn_bf16_fmnist_cnn(void **state) {
+    (void)state;
+    check_sync("fmnist-cnn", 2);
+}
+
+static void test_sync_bn_bf16_preact_resnet18(void **state) {
+    (void)state;
+    check_sync("preact-resnet18", 17); /* 2 per block, 8 blocks, and the final one */
+}
+
 int main(void) {
     if (getenv(CHILD_ENV)) return fallback_child();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback_without_bf16_is_reported),
         cmocka_unit_test(test_fmnist_cnn_close_to_f32),
         cmocka_unit_test(test_preact_resnet18_close_to_f32),
+        cmocka_unit_test(test_bf16_deterministic),
+        cmocka_unit_test(test_sync_bn_bf16_fmnist_cnn),
+        cmocka_unit_test(test_sync_bn_bf16_preact_resnet18),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
