@@ -137,6 +137,12 @@ rm_precision rm_precision_effective(rm_precision requested, char *note, size_t s
 rm_status rm_net_set_precision(rm_net *net, rm_precision requested);
 rm_precision rm_net_precision(const rm_net *net); /* the effective precision */
 
+/* The oneDNN implementations of the network's convolutions at this batch size, one
+ * "name xcount" list per pass kind: "forward: jit_wino_4x3:avx512_core x15,
+ * jit:avx512_core x5; backward data: ...; backward weights: ...". oneDNN picks Winograd
+ * (3x3, stride 1, f32, enough images) or direct convolution per layer and pass. */
+rm_status rm_net_conv_kernels(rm_net *net, int batch, char *buf, size_t size);
+
 /* The convolution peak of this machine as regmix bench measures it: a 64->64 3x3
  * convolution (stride 1, pad 1) on 32x32 images, forward, in the layouts oneDNN picks,
  * `batch` images, `iters` timed runs after `warmup`, in `precision` (effective: see

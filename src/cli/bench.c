@@ -84,6 +84,7 @@ void bench_header(const bench_opts *o, const char *what, const char *detail) {
     printf("# host %s, CPU %s, oneDNN %s, ISA %s, OpenMP threads %d\n", host, cpu_model(),
            rm_dnnl_version(), rm_dnnl_isa(), omp_get_max_threads());
     if (detail) printf("# %s\n", detail);
+    if (o->kernels[0]) printf("# convolutions at batch %d: %s\n", o->batch, o->kernels);
     if (!strncmp(what, "sign flips", 10)) return; /* its own columns */
     printf("%-22s %6s %6s %11s %11s %9s %11s\n", "pass", "prec", "batch", "ms/iter", "images/s", "GFLOP/s",
            "cpu ms/iter");
@@ -111,9 +112,9 @@ void bench_print(const bench_opts *o, const bench_line *l) {
     } else {
         printf("{\"pass\": \"%s\", \"images_per_s\": %.6g, \"gflops\": %.6g, \"ms\": %.6g, "
                "\"cpu_ms\": %.6g, \"batch\": %d, \"model\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-               "\"isa\": \"%s\", \"onednn\": \"%s\", \"cpu\": \"%s\"%s}\n",
+               "\"isa\": \"%s\", \"onednn\": \"%s\", \"cpu\": \"%s\", \"conv_kernels\": \"%s\"%s}\n",
                l->pass, ips, gf, l->seconds * 1e3, l->cpu_seconds * 1e3, l->batch, o->model, l->precision, o->threads,
-               rm_dnnl_isa(), rm_dnnl_version(), cpu_model(), l->extra ? l->extra : "");
+               rm_dnnl_isa(), rm_dnnl_version(), cpu_model(), o->kernels, l->extra ? l->extra : "");
     }
     fflush(stdout);
 }
@@ -228,6 +229,11 @@ int cmd_bench(int argc, char **argv) {
     rm_net *net = NULL;
     if (rm_net_create(o.model, o.classes, &net) != RM_OK ||
         rm_net_set_precision(net, o.precision) != RM_OK) {
+        fprintf(stderr, "regmix bench: %s\n", rm_error_message());
+        rm_net_destroy(net);
+        return 1;
+    }
+    if (rm_net_conv_kernels(net, o.batch, o.kernels, sizeof o.kernels) != RM_OK) {
         fprintf(stderr, "regmix bench: %s\n", rm_error_message());
         rm_net_destroy(net);
         return 1;

@@ -13,6 +13,7 @@ typedef struct {
     int batch, threads, classes, iters, warmup;
     rm_precision precision;
     int json, conv_peak, sign_flips, no_passes;
+    char kernels[512]; /* the convolutions' oneDNN implementations at this batch, or "" */
 } bench_opts;
 
 /* One figure: a pass timed over `batch` images, `seconds` per run, `flops` per run. */
