@@ -146,8 +146,11 @@ rm_status rm_net_conv_kernels(rm_net *net, int batch, char *buf, size_t size);
 /* The convolution peak of this machine as regmix bench measures it: a 64->64 3x3
  * convolution (stride 1, pad 1) on 32x32 images, forward, in the layouts oneDNN picks,
  * `batch` images, `iters` timed runs after `warmup`, in `precision` (effective: see
- * rm_precision_effective). *seconds: mean time of one run; *flops: its multiply-adds x2. */
-rm_status rm_dnnl_conv_peak(rm_precision precision, int batch, int iters, int warmup,
-                            double *seconds, double *flops);
+ * rm_precision_effective); direct convolution, or with `auto_alg` the algorithm oneDNN
+ * picks (what the network's layers get: Winograd where it is faster).
+ * *seconds: mean time of one run; *flops: its multiply-adds x2 (direct count);
+ * impl (may be NULL): the implementation's name. */
+rm_status rm_dnnl_conv_peak(rm_precision precision, int auto_alg, int batch, int iters, int warmup,
+                            double *seconds, double *flops, const char **impl);
 
 #endif

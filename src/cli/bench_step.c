@@ -120,25 +120,39 @@ int bench_step(const bench_opts *o, rm_net *net) {
 /* ---------------------------------------------------------------- --conv-peak */
 
 int bench_conv_peak(const bench_opts *o) {
-    bench_header(o, "convolution peak: 64->64 3x3, stride 1, pad 1, 32x32 images, forward", NULL);
-    for (int k = 0; k < 2; k++) {
-        rm_precision p = k ? RM_PRECISION_BF16 : RM_PRECISION_F32;
+    bench_header(o, "convolution peak: 64->64 3x3, stride 1, pad 1, 32x32 images, forward",
+                 "direct convolution (the FMA peak; FLOPs of the direct algorithm), and auto: "
+                 "the algorithm oneDNN picks for such a layer (Winograd where faster), same FLOP count");
+    static const struct {
+        const char *pass;
+        rm_precision p;
+        int auto_alg;
+    } cases[3] = {{"conv-peak-f32", RM_PRECISION_F32, 0},
+                  {"conv-peak-f32-auto", RM_PRECISION_F32, 1},
+                  {"conv-peak-bf16", RM_PRECISION_BF16, 0}};
+    for (int k = 0; k < 3; k++) {
         char note[256];
-        if (rm_precision_effective(p, note, sizeof note) != p) {
-            if (!o->json) printf("# conv-peak-bf16 skipped: %s\n", note);
+        if (rm_precision_effective(cases[k].p, note, sizeof note) != cases[k].p) {
+            if (!o->json) printf("# %s skipped: %s\n", cases[k].pass, note);
             continue;
         }
         double sec, flops;
+        const char *impl = NULL;
         /* a warm-up call, then the timed one (its CPU time includes creating the primitive) */
-        if (rm_dnnl_conv_peak(p, o->batch, o->warmup > 0 ? o->warmup : 1, 0, &sec, &flops) != RM_OK)
+        if (rm_dnnl_conv_peak(cases[k].p, cases[k].auto_alg, o->batch, o->warmup > 0 ? o->warmup : 1, 0, &sec,
+                              &flops, NULL) != RM_OK)
             return fail("--conv-peak");
         bench_clock t0 = bench_clock_now();
-        if (rm_dnnl_conv_peak(p, o->batch, o->iters, 0, &sec, &flops) != RM_OK) return fail("--conv-peak");
-        bench_line l = {.pass = k ? "conv-peak-bf16" : "conv-peak-f32", .batch = o->batch,
-                        .flops = flops, .precision = rm_precision_name(p), .extra = ""};
+        if (rm_dnnl_conv_peak(cases[k].p, cases[k].auto_alg, o->batch, o->iters, 0, &sec, &flops, &impl) != RM_OK)
+            return fail("--conv-peak");
+        char extra[128];
+        snprintf(extra, sizeof extra, ", \"impl\": \"%s\"", impl);
+        bench_line l = {.pass = cases[k].pass, .batch = o->batch, .flops = flops,
+                        .precision = rm_precision_name(cases[k].p), .extra = extra};
         bench_clock_stop(t0, o->iters, &l);
         l.seconds = sec;
         bench_print(o, &l);
+        if (!o->json) printf("#   (%s)\n", impl);
     }
     return 0;
 }

@@ -64,7 +64,7 @@ static void conv_case_free(conv_case *c) {
     if (c->pd) dnnl_primitive_desc_destroy(c->pd);
 }
 
-static rm_status conv_case_make(conv_case *c, dnnl_data_type_t dt, int batch) {
+static rm_status conv_case_make(conv_case *c, dnnl_data_type_t dt, dnnl_alg_kind_t alg, int batch) {
     enum { C = 64, HW = 32 };
     dnnl_engine_t e = NULL;
     RM_TRY(rm_dnnl_get(&e, NULL));
@@ -73,7 +73,7 @@ static rm_status conv_case_make(conv_case *c, dnnl_data_type_t dt, int batch) {
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&wei, 4, (dnnl_dims_t){C, C, 3, 3}, dt, dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst, 4, (dnnl_dims_t){batch, C, HW, HW}, dt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
-    DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src,
+    DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, alg, &src,
                                                 &wei, NULL, &dst, (dnnl_dims_t){1, 1},
                                                 (dnnl_dims_t){1, 1}, (dnnl_dims_t){1, 1}));
     DNNL_TRY(dnnl_primitive_desc_create(&c->pd, &cd, NULL, e, NULL));
@@ -101,13 +101,20 @@ static rm_status conv_case_time(conv_case *c, int iters, int warmup, double *sec
     return RM_OK;
 }
 
-rm_status rm_dnnl_conv_peak(rm_precision precision, int batch, int iters, int warmup,
-                            double *seconds, double *flops) {
+rm_status rm_dnnl_conv_peak(rm_precision precision, int auto_alg, int batch, int iters, int warmup,
+                            double *seconds, double *flops, const char **impl) {
     if (batch < 1 || iters < 1 || warmup < 0)
         return rm_fail(RM_ERR_ARG, "rm_dnnl_conv_peak: batch %d, iters %d, warmup %d", batch, iters, warmup);
     dnnl_data_type_t dt = rm_precision_effective(precision, NULL, 0) == RM_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
     conv_case c = {0};
-    rm_status st = conv_case_make(&c, dt, batch);
+    rm_status st = conv_case_make(&c, dt, auto_alg ? dnnl_convolution_auto : dnnl_convolution_direct, batch);
+    if (st == RM_OK && impl) {
+        static char name[64]; /* outlives the primitive descriptor */
+        const char *s = NULL;
+        dnnl_primitive_desc_query(c.pd, dnnl_query_impl_info_str, 0, &s);
+        snprintf(name, sizeof name, "%s", s ? s : "?");
+        *impl = name;
+    }
     if (st == RM_OK) st = conv_case_time(&c, iters, warmup, seconds);
     conv_case_free(&c);
     *flops = 2.0 * batch * 64.0 * 32 * 32 * 64.0 * 9;
