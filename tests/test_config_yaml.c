@@ -257,6 +257,7 @@ static const char *const default_yaml =
     "weight_decay: 0.0005\n"
     "seed: 0\n"
     "threads: 0\n"
+    "precision: f32\n"
     "eval_attacks: [clean, fgsm, pgd20, cw20]\n"
     "eval_every: 1\n"
     "eval_model: ema\n"
@@ -340,6 +341,7 @@ static void set_all(rm_config *c) {
         {"weight_decay", "2e-4"},
         {"seed", "18446744073709551615"},
         {"threads", "16"},
+        {"precision", "bf16"},
         {"eval_attacks", "fgsm,pgd50x5@12/255,cw20,clean,pgd10@1/3"},
         {"eval_every", "5"},
         {"eval_model", "student"},

@@ -64,6 +64,7 @@ typedef struct {
     char lr_schedule[32];        /* multistep | cyclic | cosine | constant */
     uint64_t seed;
     int threads;                 /* OpenMP threads of this run; 0 = automatic */
+    char precision[8];           /* f32 | bf16: arithmetic of convolutions and linear layers (nn.h) */
     /* evaluation */
     int n_eval;
     rm_eval_attack eval[RM_CFG_MAX_EVAL];

@@ -75,6 +75,14 @@ void rm_net_zero_grad(rm_net *net);
 /* Multiply-adds x2 of one forward pass for one image (for GFLOP/s figures). */
 double rm_net_forward_flops(const rm_net *net);
 
+/* Images that went through each kind of pass since the network was created (benchmarks
+ * derive a training step's FLOPs from them: forward 1x, backward with weight gradients
+ * 2x (data and weights), backward for the input only 1x rm_net_forward_flops). */
+typedef struct {
+    int64_t forward, backward_weights, backward_input;
+} rm_net_pass_count;
+void rm_net_pass_counts(const rm_net *net, rm_net_pass_count *out);
+
 rm_status rm_tape_create(rm_net *net, rm_tape **out);
 void rm_tape_destroy(rm_tape *tape);
 
@@ -103,5 +111,46 @@ void rm_net_set_allreduce(rm_net *net, rm_allreduce_fn fn, void *ctx);
 /* "2.6.3", and the ISA oneDNN dispatches to (e.g. "avx512_core_bf16"). */
 const char *rm_dnnl_version(void);
 const char *rm_dnnl_isa(void);
+
+/* ---- numerical precision of the convolutions and linear layers ----
+ * RM_PRECISION_BF16: the convolutions and linear layers read bf16 weights and bf16
+ * activations (oneDNN runs them on AMX tiles or AVX-512 BF16 instructions), and the
+ * activations and their gradients between layers are bf16; batch norm, ReLU, pooling
+ * and the residual adds work on those bf16 tensors with f32 arithmetic inside. In f32
+ * stay: the master weights (rm_param.data) and their gradients, the batch-norm
+ * statistics, the logits and d loss / d logits, the input image and its gradient (the
+ * first convolution writes it in f32), and everything outside the network (losses,
+ * optimiser, attacks, PGI buffers).
+ * On a CPU with neither AMX nor AVX-512 BF16 (what oneDNN dispatches to decides), a
+ * bf16 request runs f32; rm_precision_effective says so. */
+typedef enum { RM_PRECISION_F32 = 0, RM_PRECISION_BF16 = 1 } rm_precision;
+
+const char *rm_precision_name(rm_precision p); /* "f32" | "bf16" */
+/* "f32" | "bf16"; anything else is RM_ERR_ARG naming the text. */
+rm_status rm_precision_parse(const char *text, rm_precision *out);
+/* The precision a request gets on this CPU. note (size bytes, may be NULL) receives ""
+ * or, for a fallback, why ("bf16 requested, but oneDNN's ISA avx2 has no bf16
+ * instructions (AVX-512 BF16 or AMX): running f32"). */
+rm_precision rm_precision_effective(rm_precision requested, char *note, size_t size);
+/* Sets the network's precision (the effective one for `requested`); the primitives are
+ * rebuilt at the next pass. Default RM_PRECISION_F32. */
+rm_status rm_net_set_precision(rm_net *net, rm_precision requested);
+rm_precision rm_net_precision(const rm_net *net); /* the effective precision */
+
+/* The oneDNN implementations of the network's convolutions at this batch size, one
+ * "name xcount" list per pass kind: "forward: jit_wino_4x3:avx512_core x15,
+ * jit:avx512_core x5; backward data: ...; backward weights: ...". oneDNN picks Winograd
+ * (3x3, stride 1, f32, enough images) or direct convolution per layer and pass. */
+rm_status rm_net_conv_kernels(rm_net *net, int batch, char *buf, size_t size);
+
+/* The convolution peak of this machine as regmix bench measures it: a 64->64 3x3
+ * convolution (stride 1, pad 1) on 32x32 images, forward, in the layouts oneDNN picks,
+ * `batch` images, `iters` timed runs after `warmup`, in `precision` (effective: see
+ * rm_precision_effective); direct convolution, or with `auto_alg` the algorithm oneDNN
+ * picks (what the network's layers get: Winograd where it is faster).
+ * *seconds: mean time of one run; *flops: its multiply-adds x2 (direct count);
+ * impl (may be NULL): the implementation's name. */
+rm_status rm_dnnl_conv_peak(rm_precision precision, int auto_alg, int batch, int iters, int warmup,
+                            double *seconds, double *flops, const char **impl);
 
 #endif

@@ -51,7 +51,10 @@ typedef int (*rm_batch_hook)(void *ctx, int epoch, int64_t done, int64_t total, 
 rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, void *ctx);
 
 /* Accuracy (%) of the current weights on `data` (NULL: the run's test subset) under one
- * evaluation attack, batch norm in inference mode. */
+ * evaluation attack, batch norm in inference mode. Each batch draws its random numbers
+ * from its own stream (seed, epoch, attack, batch index). In a data-parallel group
+ * (rm_trainer_set_dp) every rank must call it: rank r evaluates batches r, r + K, ...
+ * and the correct counts are summed, so the result equals one rank's exactly. */
 rm_status rm_trainer_evaluate(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
                               double *accuracy);
 
@@ -115,8 +118,8 @@ rm_status rm_trainer_load_checkpoint(rm_trainer *t, const char *run_path, int we
  * rm_dp_size(g) ranks that train the configuration together; every rank must call
  * rm_trainer_run_epoch (and the checkpoint loads) in step. The trainer keeps its
  * meaning: same batches, same metrics, same weights on every rank, equal to one rank up
- * to float rounding. Evaluation is not split: every rank evaluates the whole test
- * subset (inference-mode BN needs no group sums). Refused when a batch of the epoch,
+ * to float rounding. Evaluation is split: each rank evaluates a share of the test
+ * batches and the counts are summed (rm_trainer_evaluate). Refused when a batch of the epoch,
  * the last one included, has fewer samples than the group has ranks. */
 rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g);
 

@@ -5,6 +5,11 @@
 #include <math.h>
 #include <string.h>
 
+/* Below this many elements a batch is updated by one thread (a parallel region costs
+ * more than it saves); above, samples are split between threads. Every element is
+ * computed the same way either way: the bits do not depend on the thread count. */
+enum { PGI_PARALLEL_MIN = 1 << 15 };
+
 void rm_pgi_free(rm_pgi_state *s) {
     if (!s) return;
     rm_free(s->D);
@@ -64,13 +69,20 @@ rm_status rm_pgi_begin(rm_pgi_state *s, const float *x, const int64_t *ids, int 
     RM_TRY(check_ids("rm_pgi_begin", s, x, ids, B));
     if (!rng || !e) return rm_fail(RM_ERR_ARG, "rm_pgi_begin: rng or e pointer is NULL");
     const size_t d = s->d;
+    /* the draws in batch order, one thread; then the samples in parallel (distinct ids) */
+    unsigned char fresh_any = 0;
+    for (int b = 0; b < B; b++) {
+        if (!s->fresh[ids[b]]) continue;
+        float *Di = s->D + (size_t)ids[b] * d;
+        for (size_t j = 0; j < d; j++) Di[j] = s->step * adv_sign(rm_rng_uniform_range(rng, -s->eps, s->eps));
+        fresh_any = 1;
+    }
+#pragma omp parallel for schedule(static) if ((size_t)B * d > PGI_PARALLEL_MIN)
     for (int b = 0; b < B; b++) {
         const size_t off = (size_t)ids[b] * d;
         const float *xb = x + (size_t)b * d;
         float *Di = s->D + off;
-        if (s->fresh[ids[b]]) {
-            for (size_t j = 0; j < d; j++)
-                Di[j] = s->step * adv_sign(rm_rng_uniform_range(rng, -s->eps, s->eps));
+        if (fresh_any && s->fresh[ids[b]]) {
             rm_project(Di, xb, d, s->eps);
             memset(s->M + off, 0, d * sizeof(float));
             s->fresh[ids[b]] = 0;
@@ -113,6 +125,7 @@ rm_status rm_pgi_update_prior(rm_pgi_state *s, const float *x, const int64_t *id
     /* w * (1 / l1): exactly 1 / l1 for w = 1, so FGSM-PGI keeps its bits */
     const double scale = l1 > 0.0 ? w * (1.0 / l1) : 0.0;
     const float mu = s->mu, step = s->step;
+#pragma omp parallel for schedule(static) if (n > PGI_PARALLEL_MIN)
     for (int b = 0; b < B; b++) {
         const size_t off = (size_t)ids[b] * d, bo = (size_t)b * d;
         float *Mi = s->M + off, *Di = s->D + off;

@@ -6,6 +6,7 @@
  * x + (1 - x) rounds to at most 1 and x + (-x) is exactly 0, so the box holds for the
  * image the network sees, not only for delta. */
 void rm_project(float *delta, const float *x, size_t n, float eps) {
+#pragma omp parallel for schedule(static) if (n > 1u << 15) /* element-wise: same bits */
     for (size_t i = 0; i < n; i++) {
         float v = delta[i];
         if (v > eps) v = eps;

@@ -103,7 +103,19 @@ rm_status rf_write_data_dir(hid_t prov, const rm_run_info *info, const char *pat
     return rm_h5_attr_write_str(prov, "data_dir", info->data_dir ? info->data_dir : "", path, RF_PROV);
 }
 
-static rm_status write_provenance(hid_t file, const rm_run_info *info, const char *path) {
+/* The precision the run computes in (a bf16 request runs f32 on a CPU without bf16)
+ * and, for such a fallback, why. */
+static rm_status write_precision(hid_t g, const rm_config *cfg, const char *path) {
+    rm_precision req = RM_PRECISION_F32;
+    char note[256] = "";
+    if (rm_precision_parse(cfg->precision, &req) != RM_OK) rm_error_clear(); /* validated before */
+    rm_precision eff = rm_precision_effective(req, note, sizeof note);
+    RM_TRY(rm_h5_attr_write_str(g, "precision", rm_precision_name(eff), path, RF_PROV));
+    return rm_h5_attr_write_str(g, "precision_note", note, path, RF_PROV);
+}
+
+static rm_status write_provenance(hid_t file, const rm_config *cfg, const rm_run_info *info,
+                                  const char *path) {
     hid_t g = H5Gcreate2(file, RF_PROV, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return RM_H5_FAIL("H5Gcreate2", path, RF_PROV);
     char hdf5[32], mpi[512], host[256], now[RM_H5_TIME_LEN];
@@ -128,6 +140,7 @@ static rm_status write_provenance(hid_t file, const rm_run_info *info, const cha
     if (st == RM_OK)
         st = rm_h5_attr_write_i64(g, "ranks_per_run", info->ranks_per_run > 0 ? info->ranks_per_run : 1, path, RF_PROV);
     if (st == RM_OK) st = rf_write_data_dir(g, info, path);
+    if (st == RM_OK) st = write_precision(g, cfg, path);
     if (st == RM_OK) st = rm_h5_attr_write_str(g, "resume_log", "", path, RF_PROV);
     /* The SWMR-updatable part. */
     if (st == RM_OK) st = rm_h5_scalar_str_create(g, "status", RM_H5_STATUS_LEN, "running", path, RF_STATUS);
@@ -268,7 +281,7 @@ static rm_status create_objects(rm_runfile *rf, const rm_config *cfg, const rm_r
     RM_TRY(rm_h5_attr_write_str(rf->file, "run_id", run_id, path, "/"));
     RM_TRY(rm_h5_attr_write_str(rf->file, "created", now, path, "/"));
     RM_TRY(rf_write_config(rf->file, cfg, path, rf->hash));
-    RM_TRY(write_provenance(rf->file, info, path));
+    RM_TRY(write_provenance(rf->file, cfg, info, path));
     RM_TRY(write_metrics(rf->file, metrics, n, path));
     /* Relative target: HDF5 looks for it beside the run file, so the pair can be moved. */
     RM_TRY(rm_runfile_checkpoint_path(path, ckpt, sizeof ckpt));

@@ -12,8 +12,10 @@ typedef struct {
     unsigned char written[MAX_TENSORS]; /* gradient buffer holds a value this pass */
 } bwd_ctx;
 
-/* diff[t] (+)= g, where g is in layout `reorder` converts from (NULL: same layout). */
-static rm_status accumulate(bwd_ctx *c, int t, dnnl_memory_t g, dnnl_primitive_t reorder) {
+/* diff[t] (+)= g: the first gradient is copied (`reorder` converts g's layout; NULL:
+ * the same layout), later ones are added by `add`. */
+static rm_status accumulate(bwd_ctx *c, int t, dnnl_memory_t g, dnnl_primitive_t reorder,
+                            dnnl_primitive_t add) {
     plan *p = c->p;
     rm_net *n = c->n;
     if (!c->written[t]) {
@@ -23,14 +25,8 @@ static rm_status accumulate(bwd_ctx *c, int t, dnnl_memory_t g, dnnl_primitive_t
         c->written[t] = 1;
         return RM_OK;
     }
-    const float *src = mem_ptr(g);
-    if (reorder) {
-        RM_TRY(slot_bind(&n->accum[t], p->accum[t]));
-        RM_TRY(reorder_run(reorder, g, p->accum[t]));
-        src = mem_ptr(p->accum[t]);
-    }
-    add_floats(mem_ptr(p->diff[t]), src, md_floats(&p->md[t]));
-    return RM_OK;
+    if (!add) return rm_fail(RM_ERR_ARG, "tensor %d: a second gradient where the plan expects one", t);
+    return reorder_run(add, g, p->diff[t]);
 }
 
 /* Where a node's backward writes its input gradient: straight into diff[in] when it is
@@ -54,25 +50,20 @@ static rm_status finish_diff_src(bwd_ctx *c, int i, dnnl_memory_t target) {
         c->written[t] = 1;
         return RM_OK;
     }
-    return accumulate(c, t, target, c->p->accum_reorder[i][0]);
+    return accumulate(c, t, target, c->p->accum_reorder[i][0], c->p->accum_add[i][0]);
 }
 
-/* grad += dW (reordered to the plain PyTorch layout first when needed) */
+/* grad += dW (in the plain PyTorch layout), bias grad += db */
 static rm_status add_weight_grads(bwd_ctx *c, int i) {
     rm_net *n = c->n;
     node *d = &n->nodes[i];
     node_plan *q = &c->p->np[i];
-    dnnl_memory_t dw = q->dw;
-    if (q->dw_reorder) {
-        RM_TRY(slot_bind(&n->dw_plain[i], q->dw_plain));
-        RM_TRY(reorder_run(q->dw_reorder, q->dw, q->dw_plain));
-        dw = q->dw_plain;
-    }
+    RM_TRY(reorder_run(q->dw_add, q->dw, q->dw_grad));
+    if (d->b < 0) return RM_OK;
     dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_stream_wait(s));
-    add_floats(n->params[d->w].grad, mem_ptr(dw), n->params[d->w].numel);
-    if (d->b >= 0) add_floats(n->params[d->b].grad, mem_ptr(q->db), n->params[d->b].numel);
+    add_floats(n->params[d->b].grad, mem_ptr(q->db), n->params[d->b].numel);
     return RM_OK;
 }
 
@@ -115,6 +106,10 @@ static rm_status backward_weighted(bwd_ctx *c, int i, rm_tape *t, int need_dsrc)
     return RM_OK;
 }
 
+/* The tensor a batch norm's backward reads the gradient of: its own output, or the
+ * output of the ReLU fused into it. */
+static int bn_out(const node *d, const node_plan *q) { return q->relu_out >= 0 ? q->relu_out : d->out; }
+
 static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
     rm_net *n = c->n;
     node *d = &n->nodes[i];
@@ -124,17 +119,18 @@ static rm_status backward_bn(bwd_ctx *c, int i, rm_tape *t) {
     RM_TRY(slot_bind(&n->dw[i], q->dw));
     RM_TRY(slot_bind(&n->db[i], q->db));
     RM_TRY(diff_src_target(c, i, &target));
-    dnnl_exec_arg_t a[9] = {{DNNL_ARG_SRC, c->p->act[d->in[0]]},
-                            {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
-                            {DNNL_ARG_VARIANCE, m ? q->rvar : q->var},
-                            {DNNL_ARG_DIFF_DST, c->p->diff[d->out]},
-                            {DNNL_ARG_SCALE, q->w_plain},
-                            {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_DIFF_SRC, target},
-                            {DNNL_ARG_DIFF_SCALE, q->dw},
-                            {DNNL_ARG_DIFF_SHIFT, q->db}};
+    dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, c->p->act[d->in[0]]},
+                             {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
+                             {DNNL_ARG_VARIANCE, m ? q->rvar : q->var},
+                             {DNNL_ARG_DIFF_DST, c->p->diff[bn_out(d, q)]},
+                             {DNNL_ARG_SCALE, q->w_plain},
+                             {DNNL_ARG_SHIFT, q->b_plain},
+                             {DNNL_ARG_DIFF_SRC, target},
+                             {DNNL_ARG_DIFF_SCALE, q->dw},
+                             {DNNL_ARG_DIFF_SHIFT, q->db},
+                             {DNNL_ARG_WORKSPACE, q->ws}};
     if (t->synced) RM_TRY(bn_sync_backward(n, c->p, i, target)); /* data-parallel */
-    else RM_TRY(exec(q->bwd[m], 9, a));
+    else RM_TRY(exec(q->bwd[m], q->ws ? 10 : 9, a));
     RM_TRY(finish_diff_src(c, i, target));
     if (c->flags & RM_GRAD_WEIGHTS) {
         dnnl_stream_t s = NULL;
@@ -150,7 +146,8 @@ static rm_status backward_node(bwd_ctx *c, int i, rm_tape *t) {
     rm_net *n = c->n;
     node *d = &n->nodes[i];
     node_plan *q = &c->p->np[i];
-    if (!c->written[d->out]) return RM_OK; /* nothing flows here */
+    if (q->relu_fused) return RM_OK; /* the batch norm before it does the ReLU's part */
+    if (!c->written[d->kind == OP_BN ? bn_out(d, q) : d->out]) return RM_OK; /* nothing flows here */
     /* the network input needs a gradient only for RM_GRAD_INPUT */
     int need_dsrc = d->in[0] != 0 || (c->flags & RM_GRAD_INPUT);
     switch (d->kind) {
@@ -173,9 +170,16 @@ static rm_status backward_node(bwd_ctx *c, int i, rm_tape *t) {
         return finish_diff_src(c, i, target);
     }
     case OP_ADD:
-        /* d(a + b) = identity to both operands */
-        for (int k = 0; k < 2; k++)
-            RM_TRY(accumulate(c, d->in[k], c->p->diff[d->out], c->p->accum_reorder[i][k]));
+        /* d(a + b) = identity to both operands: shared where the plan allows, else copied */
+        for (int k = 0; k < 2; k++) {
+            int t = d->in[k];
+            if (c->p->add_alias[i][k] && !c->written[t]) {
+                DNNL_TRY(dnnl_memory_set_data_handle(c->p->diff[t], mem_ptr(c->p->diff[d->out])));
+                c->written[t] = 1;
+                continue;
+            }
+            RM_TRY(accumulate(c, t, c->p->diff[d->out], c->p->accum_reorder[i][k], c->p->accum_add[i][k]));
+        }
         return RM_OK;
     }
     return rm_fail(RM_ERR_ARG, "unknown node kind %d", (int)d->kind);
@@ -205,6 +209,8 @@ rm_status rm_net_backward(rm_net *n, rm_tape *t, const float *dlogits, float *dx
     dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
     DNNL_TRY(dnnl_stream_wait(s));
+    if (flags & RM_GRAD_WEIGHTS) n->passes.backward_weights += t->batch;
+    else n->passes.backward_input += t->batch;
     if (flags & RM_GRAD_INPUT) {
         if (!c.written[0]) return rm_fail(RM_ERR_ARG, "no gradient reached the input");
         memcpy(dx, mem_ptr(p->diff[0]), (size_t)t->batch * rm_net_input_size(n) * sizeof(float));

@@ -52,10 +52,12 @@ rm_status bn_sync_forward(rm_net *n, plan *p, int i, dnnl_memory_t src, dnnl_mem
     const int C = s->c;
     RM_TRY(check_channels(C));
     /* local batch statistics (biased variance); dst is overwritten below */
-    dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+    const int na = q->ws ? 7 : 6; /* the ReLU mask when a ReLU is fused */
+    dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                             {DNNL_ARG_SCALE, q->w_plain}, {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_MEAN, q->mean}, {DNNL_ARG_VARIANCE, q->var}};
-    RM_TRY(exec(q->fwd[0], 6, a));
+                            {DNNL_ARG_MEAN, q->mean}, {DNNL_ARG_VARIANCE, q->var},
+                            {DNNL_ARG_WORKSPACE, q->ws}};
+    RM_TRY(exec(q->fwd[0], na, a));
     RM_TRY(stream_wait());
     float *mean = mem_ptr(q->mean), *var = mem_ptr(q->var);
     const double local = (double)p->batch * s->h * s->w;
@@ -80,7 +82,7 @@ rm_status bn_sync_forward(rm_net *n, plan *p, int i, dnnl_memory_t src, dnnl_mem
     }
     a[4].memory = q->mean;
     a[5].memory = q->var;
-    RM_TRY(exec(q->fwd[1], 6, a));
+    RM_TRY(exec(q->fwd[1], na, a));
     RM_TRY(stream_wait());
     /* running statistics as PyTorch's SyncBatchNorm: global mean, unbiased global
      * variance (N / (N-1), N the group's count) */
@@ -118,9 +120,10 @@ static rm_status layout_of(const dnnl_memory_desc_t *md, chan_layout *L) {
     return RM_OK;
 }
 
-/* dx (C-channel tensor, layout L) += a_c + b_c * (x - mean_c), element-wise. */
-static void add_channel_affine(const chan_layout *L, float *dx, const float *x, const double *a,
-                               const double *b, const float *mean) {
+/* dx (C-channel tensor, layout L, f32 or bf16 like x) += a_c + b_c * (x - mean_c),
+ * element-wise, in f32. */
+static void add_channel_affine(const chan_layout *L, int bf16, void *dx, const void *x,
+                               const double *a, const double *b, const float *mean) {
     const int64_t NB = L->dims[0], C = L->dims[1], H = L->dims[2], W = L->dims[3];
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < NB; n++) {
@@ -130,7 +133,14 @@ static void add_channel_affine(const chan_layout *L, float *dx, const float *x, 
             for (int64_t h = 0; h < H; h++)
                 for (int64_t w = 0; w < W; w++) {
                     const int64_t o = base + h * L->str[2] + w * L->str[3];
-                    dx[o] += ac + bc * (x[o] - mc);
+                    if (bf16) {
+                        uint16_t *d16 = dx;
+                        const uint16_t *x16 = x;
+                        float v = bf16_to_f32(d16[o]) + (ac + bc * (bf16_to_f32(x16[o]) - mc));
+                        d16[o] = f32_to_bf16(v);
+                    } else {
+                        ((float *)dx)[o] += ac + bc * (((const float *)x)[o] - mc);
+                    }
                 }
         }
     }
@@ -144,16 +154,18 @@ rm_status bn_sync_backward(rm_net *n, plan *p, int i, dnnl_memory_t target) {
     RM_TRY(check_channels(C));
     dnnl_memory_t src = p->act[d->in[0]];
     /* the tape's mean/var are the group's (bn_sync_forward): constants here */
-    dnnl_exec_arg_t a[9] = {{DNNL_ARG_SRC, src},
-                            {DNNL_ARG_MEAN, q->mean},
-                            {DNNL_ARG_VARIANCE, q->var},
-                            {DNNL_ARG_DIFF_DST, p->diff[d->out]},
-                            {DNNL_ARG_SCALE, q->w_plain},
-                            {DNNL_ARG_SHIFT, q->b_plain},
-                            {DNNL_ARG_DIFF_SRC, target},
-                            {DNNL_ARG_DIFF_SCALE, q->dw},
-                            {DNNL_ARG_DIFF_SHIFT, q->db}};
-    RM_TRY(exec(q->bwd[1], 9, a));
+    /* with a fused ReLU, oneDNN masks dy first: dscale, dshift below are of the masked dy */
+    dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, src},
+                             {DNNL_ARG_MEAN, q->mean},
+                             {DNNL_ARG_VARIANCE, q->var},
+                             {DNNL_ARG_DIFF_DST, p->diff[q->relu_out >= 0 ? q->relu_out : d->out]},
+                             {DNNL_ARG_SCALE, q->w_plain},
+                             {DNNL_ARG_SHIFT, q->b_plain},
+                             {DNNL_ARG_DIFF_SRC, target},
+                             {DNNL_ARG_DIFF_SCALE, q->dw},
+                             {DNNL_ARG_DIFF_SHIFT, q->db},
+                             {DNNL_ARG_WORKSPACE, q->ws}};
+    RM_TRY(exec(q->bwd[1], q->ws ? 10 : 9, a));
     RM_TRY(stream_wait());
     chan_layout L;
     RM_TRY(layout_of(mem_md(target), &L));
@@ -178,6 +190,7 @@ rm_status bn_sync_backward(rm_net *n, plan *p, int i, dnnl_memory_t target) {
         S_scale[c] = bc;
         S_shift[c] = ac;
     }
-    add_channel_affine(&L, mem_ptr(target), mem_ptr(src), S_shift, S_scale, mean);
+    add_channel_affine(&L, mem_md(src)->data_type == dnnl_bf16, mem_ptr(target), mem_ptr(src), S_shift,
+                       S_scale, mean);
     return RM_OK;
 }

@@ -41,6 +41,31 @@ rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
     return RM_OK;
 }
 
+/* to += from, converting layout and data type: a reorder with a sum post-op (one
+ * element-wise pass, threaded by oneDNN; the same bits as to[i] + from[i] in f32). */
+rm_status reorder_add_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                          const dnnl_memory_desc_t *to) {
+    *r = NULL;
+    dnnl_engine_t e = NULL;
+    RM_TRY(rm_dnnl_get(&e, NULL));
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success) st = dnnl_post_ops_append_sum(po, 1.0f);
+    if (st == dnnl_success) st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, attr);
+    if (st == dnnl_success) st = dnnl_primitive_create(r, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (po) dnnl_post_ops_destroy(po);
+    if (st != dnnl_success)
+        return rm_fail(RM_ERR_DNNL, "creating an accumulating reorder (sum post-op) failed: %s",
+                       dnnl_status2str(st));
+    return RM_OK;
+}
+
 rm_status exec(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
     dnnl_stream_t s = NULL;
     RM_TRY(rm_dnnl_get(NULL, &s));
@@ -58,8 +83,6 @@ float *mem_ptr(dnnl_memory_t m) {
     if (dnnl_memory_get_data_handle(m, &h) != dnnl_success) return NULL;
     return h;
 }
-
-size_t md_floats(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md) / sizeof(float); }
 
 /* Plain layout for a tensor: nchw for images, nc for vectors. */
 void md_plain(dnnl_memory_desc_t *md, const tensor_shape *s, int batch) {

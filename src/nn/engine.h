@@ -9,6 +9,7 @@
 
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <string.h>
 
 #include "regmix/nn.h"
 
@@ -64,11 +65,16 @@ typedef struct {
     /* weights: plain master view, and copies in the layouts the primitives want */
     dnnl_memory_t w_plain, w_fwd, w_bwd, b_plain;
     dnnl_primitive_t w_fwd_reorder, w_bwd_reorder;
-    dnnl_memory_t dw, dw_plain, db; /* weight-gradient scratch before accumulation */
-    dnnl_primitive_t dw_reorder;
+    dnnl_memory_t dw, db;   /* weight-gradient scratch before accumulation */
+    dnnl_memory_t dw_grad;  /* rm_param.grad of the weight (plain view) */
+    dnnl_primitive_t dw_add; /* dw_grad += dw */
     unsigned long w_version;
 
-    dnnl_memory_t mean, var, ws; /* BN batch statistics, max-pool workspace (per tape) */
+    dnnl_memory_t mean, var, ws; /* BN batch statistics, max-pool / BN+ReLU workspace (per tape) */
+    /* batch norm followed by a ReLU that is its output's only reader: one oneDNN batch
+     * norm with the ReLU fused (dnnl_fuse_norm_relu) writes the ReLU's output tensor
+     * relu_out (else -1), and the ReLU node is skipped (relu_fused) */
+    int relu_out, relu_fused;
     dnnl_memory_t rmean, rvar;   /* BN running statistics (plain views of the buffers) */
 } node_plan;
 
@@ -77,9 +83,14 @@ typedef struct {
     dnnl_memory_desc_t md[MAX_TENSORS]; /* canonical layout of each tensor */
     dnnl_memory_t act[MAX_TENSORS];     /* bound to the current tape's slots */
     dnnl_memory_t diff[MAX_TENSORS];    /* bound to the net's gradient slots */
-    dnnl_memory_t accum[MAX_TENSORS];   /* scratch for adding a gradient in another layout */
-    dnnl_primitive_t accum_reorder[MAX_NODES][2]; /* per node input: diff_src / add branch */
+    /* per node input (diff_src / add branch): the first gradient that reaches a tensor
+     * is copied (reordered where layouts differ), later ones are added */
+    dnnl_primitive_t accum_reorder[MAX_NODES][2], accum_add[MAX_NODES][2];
+    /* residual add, operand k: its gradient is the add's output gradient itself, so
+     * diff[in[k]] points at that buffer instead of receiving a copy (plan.c says when) */
+    unsigned char add_alias[MAX_NODES][2];
     node_plan np[MAX_NODES];
+    unsigned char virt[MAX_TENSORS]; /* never stored: a fused batch norm's pre-ReLU output */
     dnnl_memory_t logits_plain, dlogits_plain;
     dnnl_primitive_t logits_reorder, dlogits_reorder;
     unsigned long last_use;
@@ -103,13 +114,15 @@ struct rm_net {
     int consumers[MAX_TENSORS];
     rm_param params[MAX_PARAMS];
     float bn_eps, bn_momentum;
+    rm_precision precision; /* effective (precision.c) */
+    rm_net_pass_count passes;
     unsigned long version; /* bumped by rm_net_params_changed */
     plan *plans[MAX_PLANS];
     unsigned long use_clock;
     /* gradient-side buffers, shared by all plans and tapes (one backward at a time) */
-    slot diff[MAX_TENSORS], accum[MAX_TENSORS];
+    slot diff[MAX_TENSORS];
     slot diff_dst_tmp[MAX_NODES], bww_diff_dst_tmp[MAX_NODES], diff_src_tmp[MAX_NODES];
-    slot dw[MAX_NODES], dw_plain[MAX_NODES], db[MAX_NODES];
+    slot dw[MAX_NODES], db[MAX_NODES];
     slot w_fwd[MAX_NODES], w_bwd[MAX_NODES];
     const plan *w_owner[MAX_NODES]; /* which plan's layouts the weight copies hold */
     /* data-parallel training: sums batch-norm statistics over the group (bn_sync.c);
@@ -121,6 +134,9 @@ struct rm_net {
 
 /* shared engine and stream (CPU) */
 rm_status rm_dnnl_get(dnnl_engine_t *engine, dnnl_stream_t *stream);
+
+/* data type of the activations and their gradients: bf16 or f32 (precision.c) */
+dnnl_data_type_t net_act_dt(const rm_net *n);
 
 /* graph building (models.c uses these; graph.c implements them) */
 int graph_input(rm_net *n, int c, int h, int w);
@@ -164,9 +180,26 @@ void add_floats(float *dst, const float *src, size_t n);
 rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
                       const dnnl_memory_desc_t *to);
 rm_status reorder_run(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to);
+rm_status reorder_add_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                          const dnnl_memory_desc_t *to); /* to += from (any layouts/types) */
 rm_status exec(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args);
 float *mem_ptr(dnnl_memory_t m);
-size_t md_floats(const dnnl_memory_desc_t *md);
 void md_plain(dnnl_memory_desc_t *md, const tensor_shape *s, int batch);
+
+/* bf16 <-> f32 for the few element loops of the engine (bn_sync.c): bf16 is the upper
+ * half of an f32; rounding to nearest even as oneDNN rounds. */
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 #endif

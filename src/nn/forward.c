@@ -5,7 +5,8 @@
 
 /* Point the plan's per-pass memories at this tape's storage. */
 static rm_status bind_tape(rm_net *n, plan *p, rm_tape *t) {
-    for (int k = 0; k < n->n_tensors; k++) RM_TRY(slot_bind(&t->act[k], p->act[k]));
+    for (int k = 0; k < n->n_tensors; k++)
+        if (!p->virt[k]) RM_TRY(slot_bind(&t->act[k], p->act[k]));
     for (int i = 0; i < n->n_nodes; i++) {
         node_plan *q = &p->np[i];
         if (q->src_copy) RM_TRY(slot_bind(&t->src_copy[i], q->src_copy));
@@ -50,12 +51,14 @@ static rm_status forward_node(rm_net *n, plan *p, int i, rm_mode mode) {
     }
     case OP_BN: {
         int m = mode == RM_MODE_EVAL;
+        if (q->relu_out >= 0) dst = p->act[q->relu_out]; /* relu(bn(x)) in one pass */
         if (!m && n->allreduce) return bn_sync_forward(n, p, i, src, dst); /* data-parallel */
-        dnnl_exec_arg_t a[6] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+        dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                                 {DNNL_ARG_SCALE, q->w_plain}, {DNNL_ARG_SHIFT, q->b_plain},
                                 {DNNL_ARG_MEAN, m ? q->rmean : q->mean},
-                                {DNNL_ARG_VARIANCE, m ? q->rvar : q->var}};
-        RM_TRY(exec(q->fwd[m], 6, a));
+                                {DNNL_ARG_VARIANCE, m ? q->rvar : q->var},
+                                {DNNL_ARG_WORKSPACE, q->ws}};
+        RM_TRY(exec(q->fwd[m], q->ws ? 7 : 6, a));
         if (!m) {
             dnnl_stream_t s = NULL;
             RM_TRY(rm_dnnl_get(NULL, &s));
@@ -65,6 +68,7 @@ static rm_status forward_node(rm_net *n, plan *p, int i, rm_mode mode) {
         return RM_OK;
     }
     case OP_RELU: {
+        if (q->relu_fused) return RM_OK;
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
         return exec(q->fwd[0], 2, a);
     }
@@ -111,5 +115,6 @@ rm_status rm_net_forward(rm_net *n, rm_tape *t, rm_mode mode, const float *x, in
     DNNL_TRY(dnnl_stream_wait(s));
     if (!p->logits_reorder)
         memcpy(logits, mem_ptr(p->act[last]), (size_t)batch * n->num_classes * sizeof(float));
+    n->passes.forward += batch;
     return RM_OK;
 }

@@ -129,11 +129,23 @@ static rm_status build_tiny(rm_net *n, const char *model, int classes) {
         RM_TRY(graph_declare_conv(n, "conv", 32, C, 1, 0));
         RM_TRY(graph_declare_linear(n, "head", classes, 32 * 3 * 3));
         t = graph_conv(n, graph_input(n, C, H, H), "conv", 2, 0);
+    } else if (!strcmp(kind, "wino")) { /* two 32 -> 32 3x3 convs on 32x32: the inner one Winograd-sized */
+        C = 32;
+        H = 32;
+        RM_TRY(graph_declare_conv(n, "conv1", 32, C, 3, 0));
+        RM_TRY(graph_declare_conv(n, "conv2", 32, 32, 3, 0));
+        RM_TRY(graph_declare_linear(n, "head", classes, 32 * H * H));
+        t = graph_conv(n, graph_conv(n, graph_input(n, C, H, H), "conv1", 1, 1), "conv2", 1, 1);
     } else if (!strcmp(kind, "bn")) {
         C = 16;
         RM_TRY(graph_declare_bn(n, "bn", C));
         RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
         t = graph_bn(n, graph_input(n, C, H, H), "bn");
+    } else if (!strcmp(kind, "bnrelu")) { /* batch norm with the ReLU fused into it */
+        C = 16;
+        RM_TRY(graph_declare_bn(n, "bn", C));
+        RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
+        t = graph_relu(n, graph_bn(n, graph_input(n, C, H, H), "bn"));
     } else if (!strcmp(kind, "relu")) {
         RM_TRY(graph_declare_linear(n, "head", classes, C * H * H));
         t = graph_relu(n, graph_input(n, C, H, H));

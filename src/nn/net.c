@@ -36,11 +36,9 @@ void rm_net_destroy(rm_net *n) {
         rm_free(n->params[i].data);
         rm_free(n->params[i].grad);
     }
-    slot *slots[] = {n->diff, n->accum};
-    for (int k = 0; k < 2; k++)
-        for (int t = 0; t < MAX_TENSORS; t++) slot_free(&slots[k][t]);
+    for (int t = 0; t < MAX_TENSORS; t++) slot_free(&n->diff[t]);
     slot *node_slots[] = {n->diff_dst_tmp, n->bww_diff_dst_tmp, n->diff_src_tmp, n->dw,
-                          n->dw_plain, n->db, n->w_fwd, n->w_bwd};
+                          n->db, n->w_fwd, n->w_bwd};
     for (size_t k = 0; k < sizeof node_slots / sizeof *node_slots; k++)
         for (int i = 0; i < MAX_NODES; i++) slot_free(&node_slots[k][i]);
     rm_free(n);
@@ -117,6 +115,8 @@ double rm_net_forward_flops(const rm_net *n) {
     }
     return f;
 }
+
+void rm_net_pass_counts(const rm_net *n, rm_net_pass_count *out) { *out = n->passes; }
 
 rm_status rm_tape_create(rm_net *n, rm_tape **out) {
     rm_tape *t = rm_alloc(sizeof *t);

@@ -72,13 +72,16 @@ void rm_sgd_destroy(rm_sgd *opt) {
  * does for float32 tensors. */
 static void sgd_update(float *w, const float *g, float *buf, size_t n, float lr, float momentum,
                        float wd, int first) {
+    /* element-wise: the threads split the elements, the bits do not depend on their number */
     if (momentum == 0.0f) {
+#pragma omp parallel for simd schedule(static) if (n > 1u << 15)
         for (size_t k = 0; k < n; k++) {
             float d = g[k] + wd * w[k];
             w[k] -= lr * d;
         }
         return;
     }
+#pragma omp parallel for simd schedule(static) if (n > 1u << 15)
     for (size_t k = 0; k < n; k++) {
         float d = g[k] + wd * w[k];
         float b = first ? d : momentum * buf[k] + d;

@@ -78,6 +78,7 @@ static rm_status method_plan_make(const rm_config *cfg, method_plan *mp) {
 }
 
 static void add_into(float *dst, const float *a, const float *b, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 1u << 15)
     for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
 }
 

@@ -131,6 +131,9 @@ static rm_status setup(rm_trainer *t) {
     RM_TRY(load_data(t));
     RM_TRY(rm_config_check_run(c, t->train.n)); /* threads vs CPUs, batch vs samples */
     RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
+    rm_precision prec;
+    RM_TRY(rm_precision_parse(c->precision, &prec));
+    RM_TRY(rm_net_set_precision(t->net, prec)); /* f32 where the CPU has no bf16 (provenance says so) */
     RM_TRY(check_shapes(t));
     rm_net_init(t->net, c->seed);
     if (rm_config_ema_enabled(c)) RM_TRY(rm_ema_create(t->net, &t->ema));
@@ -189,7 +192,9 @@ rm_status rm_trainer_set_dp(rm_trainer *t, rm_dp *g) {
         return rm_fail(RM_ERR_ARG, "data parallel: batch %d (last batch of the epoch: %lld samples of %lld) "
                        "cannot be split over %d ranks", t->B, (long long)(last ? last : t->B),
                        (long long)t->train.n, k);
-    return rm_method_set_dp(t->method, g);
+    RM_TRY(rm_method_set_dp(t->method, g));
+    t->dp = g;
+    return RM_OK;
 }
 
 /* ---- evaluation ---- */
@@ -246,28 +251,47 @@ rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const 
     rm_batcher b;
     RM_TRY(rm_batcher_init(&b, data, t->B, 0));
     rm_batcher_start_epoch(&b, NULL);
-    /* evaluation randomness is its own stream, keyed by epoch and attack, so evaluating
-     * (or not) never changes the training trajectory */
-    rm_rng rng;
-    char purpose[80];
-    snprintf(purpose, sizeof purpose, "eval:%d:%s", t->epoch, atk->name);
-    rm_rng_derive(&rng, t->cfg.seed, purpose);
-    int64_t count;
+    /* a data-parallel group splits the batches: rank r takes batches r, r + K, ... */
+    const int rank = rm_dp_rank(t->dp), size = rm_dp_size(t->dp);
+    int64_t count, batch = 0;
     eval_counts ec;
     memset(&ec, 0, sizeof ec);
     rm_status st;
     while ((st = rm_batcher_next(&b, t->x, t->y, NULL, NULL, NULL, &count)) == RM_OK && count > 0) {
+        if (batch++ % size != rank) continue;
+        /* evaluation randomness is its own stream per epoch, attack and batch, so
+         * evaluating (or not) never changes the training trajectory and a batch gets
+         * the same numbers whichever rank evaluates it */
+        rm_rng rng;
+        char purpose[96];
+        snprintf(purpose, sizeof purpose, "eval:%d:%s:%lld", t->epoch, atk->name, (long long)(batch - 1));
+        rm_rng_derive(&rng, t->cfg.seed, purpose);
         st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &ec);
         if (st != RM_OK) break;
         ec.seen += count;
     }
     rm_batcher_free(&b);
+    /* every rank joins the sum even after a local failure (its status is returned);
+     * the counts are integers, exact in double */
+    double sums[4 + RM_AA_MAX_PARTS];
+    sums[0] = (double)ec.correct, sums[1] = (double)ec.seen;
+    sums[2] = (double)ec.apgd_runs, sums[3] = (double)ec.zero_grad_runs;
+    for (int i = 0; i < RM_AA_MAX_PARTS; i++) sums[4 + i] = (double)ec.robust_after[i];
+    rm_status sum_st = t->dp ? rm_dp_allreduce(t->dp, sums, 4 + RM_AA_MAX_PARTS) : RM_OK;
     RM_TRY(st);
+    RM_TRY(sum_st);
+    if (t->dp) {
+        ec.correct = (int64_t)sums[0], ec.seen = (int64_t)sums[1];
+        ec.apgd_runs = (int64_t)sums[2], ec.zero_grad_runs = (int64_t)sums[3];
+        for (int i = 0; i < RM_AA_MAX_PARTS; i++) ec.robust_after[i] = (int64_t)sums[4 + i];
+    }
     const double total = (double)ec.seen;
     memset(res, 0, sizeof *res);
     res->accuracy = ec.seen ? 100.0 * (double)ec.correct / total : NAN;
     res->zero_grad = ec.apgd_runs ? 100.0 * (double)ec.zero_grad_runs / (double)ec.apgd_runs : NAN;
     if (atk->kind == RM_EVAL_AUTO) {
+        /* the component list is the same for every batch; a group's leader always
+         * evaluates batch 0, so it has the list */
         res->n_parts = ec.aa.n_parts;
         for (int i = 0; i < ec.aa.n_parts; i++) {
             res->part[i] = ec.aa.part[i];

@@ -42,6 +42,7 @@ struct rm_trainer {
     int m_eval0;     /* index of the first evaluation metric */
     int m_eval_ema;  /* index of eval_ema (runs with an EMA), else -1 */
     int m_extra0;    /* index of the first metric of rm_eval_extra_metrics (after the timings) */
+    rm_dp *dp;       /* data-parallel group (NULL: alone): evaluation splits its batches */
 };
 
 
