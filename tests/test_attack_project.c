@@ -2,7 +2,7 @@
  * - rm_project on hand-computed cases (ball first, then box; x at 0, near 0, near 1, 1);
  * - the PGI buffers D and M follow their samples through shuffled batches, through an
  *   image change between epochs (augmentation) and through a reset: every value is
- *   compared with a shadow copy computed here from the formulas of docs/method.md. */
+ *   compared with a shadow copy computed here from the formulas of sweeps/METHOD.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,7 +58,7 @@ static void test_project_box_in_float(void **state) {
     }
 }
 
-/* ---- PGI buffers: a shadow implementation of method.md ---- */
+/* ---- PGI buffers: a shadow implementation of sweeps/METHOD.md ---- */
 
 enum { NS = 6, DS = 4 };
 static const float EPS = 0.3f, STEP = 0.2f, MU = 0.5f;

@@ -1,5 +1,5 @@
 /* regmix attacks: L-infinity attacks on a network, all projecting onto the eps-ball and
- * the [0,1] box (method.md, "P(v)"). Perturbations `delta` are (B, C, H, W) plain
+ * the [0,1] box (sweeps/METHOD.md, "Notation": the projection P). Perturbations `delta` are (B, C, H, W) plain
  * floats like the images; x + delta is the adversarial image.
  *
  * Training attacks run the network in training mode (batch statistics, as the reference
@@ -18,7 +18,7 @@ typedef struct rm_attacker rm_attacker;
 rm_status rm_attacker_create(rm_net *net, int max_batch, rm_attacker **out);
 void rm_attacker_destroy(rm_attacker *a);
 
-/* The objectives the attacks ascend (all batch means, method.md):
+/* The objectives the attacks ascend (all batch means, sweeps/METHOD.md):
  *   CE: cross-entropy (s = 1);  CW: max_{j != y} z_j - z_y;
  *   KL: KL(softmax(z_clean) || softmax(z)), z_clean a constant (TRADES; not for rm_pgd). */
 typedef enum { RM_ATTACK_LOSS_CE, RM_ATTACK_LOSS_CW, RM_ATTACK_LOSS_KL } rm_attack_loss;

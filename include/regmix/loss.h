@@ -2,7 +2,7 @@
  *
  * Every term reads logits z as float arrays of shape (B, K), row-major (sample b's K
  * logits at z + b*K), and returns its value together with its gradient with respect to
- * every logit array it reads. Notation and formulas follow docs/method.md:
+ * every logit array it reads. Notation and formulas follow sweeps/METHOD.md:
  *   p = softmax(z),  KL(p || q) = sum_k p_k (log p_k - log q_k),
  *   every value is a mean over the batch ("batchmean"; MSE: a mean over B*K),
  *   every weight (s, lambda, w, alpha, beta, gamma) is already inside the value and the
@@ -24,7 +24,7 @@
  *   NaN/Inf in the logits: a non-finite input gives a non-finite value, which the caller
  *   turns into a stopped run with rm_loss_check_finite().
  *
- * Method compositions (docs/method.md):
+ * Method compositions (sweeps/METHOD.md):
  *   PGI step:  L = CE_ls(z_f, y) + R,  R one of rm_mse_logits / rm_amr / rm_agr / rm_regmix.
  *   TRADES:    L = CE(z_c, y) + beta * KL(p_c || p_adv)
  *                = rm_ce_ls(z_c, y, .., 1.0, ..) + rm_kl(z_c, z_adv, .., beta, dz_c, dz_adv);
@@ -75,7 +75,7 @@ rm_status rm_amr(const float *zf, const float *zi, int B, int K, const rm_amr_co
 
 /* AGR (RegMix, adversarial generalisation regularisation) between the clean logits
  * z_c = f(x) and the final adversarial logits z_f. Its published form is not available
- * (docs/method.md), so the direction is a setting:
+ * (sweeps/METHOD.md), so the direction is a setting:
  *   RM_AGR_C_F  "c||f":  gamma * KL(p_c || p_f)   (default)
  *   RM_AGR_F_C  "f||c":  gamma * KL(p_f || p_c)
  *   RM_AGR_BOTH "both":  gamma * (KL(p_c || p_f) + KL(p_f || p_c))

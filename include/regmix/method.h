@@ -1,4 +1,4 @@
-/* regmix method: one training step of any method, as a composition (method.md) of
+/* regmix method: one training step of any method, as a composition (sweeps/METHOD.md) of
  *   - the attack that makes the final perturbation d: prior-guided FGSM (pgi; pgk:
  *     FGSM-PGK, whose momentum weights the new gradient by 2 - r, r = n_f / (n_i + 1)),
  *     FGSM with random start (fgsm-rs), PGD (pgd-at), TRADES' KL attack (trades);

@@ -1,6 +1,6 @@
 /* regmix train: one configuration end to end.
  *
- * A method is a composition (method.md): how the final perturbation d is made (the
+ * A method is a composition (sweeps/METHOD.md): how the final perturbation d is made (the
  * attack: prior-guided FGSM, FGSM with random start, PGD, TRADES' KL attack) and which
  * loss terms the step has (CE_ls on the final output, the regulariser R over the
  * initial / final / clean passes, TRADES' KL). Each pass the loss uses is taped and

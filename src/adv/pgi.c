@@ -1,5 +1,5 @@
 /* Prior-guided FGSM (FGSM-PGI, momentum variant): per-sample prior perturbation D and
- * gradient momentum M, indexed by sample id (method.md, "The training step"). */
+ * gradient momentum M, indexed by sample id (sweeps/METHOD.md, "Prior-guided FGSM"). */
 #include "adv.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* The projection P of method.md and the sign step every attack is made of. */
+/* The projection P of sweeps/METHOD.md and the sign step every attack is made of. */
 #include "adv.h"
 
 /* delta, x: n floats (any shape). Clamp to the eps-ball first, then to the box, so that

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the PyTorch reference of one prior-guided FGSM step (FGSM-PGI, docs/method.md)
+"""Writes the PyTorch reference of one prior-guided FGSM step (FGSM-PGI, sweeps/METHOD.md)
 for tests/test_pytorch_pgi_step.c: tests/data/pgi_step_mse.rmfx and pgi_step_regmix.rmfx.
 
     /usr/bin/python3 tests/pytorch/gen_pgi_step_fixtures.py [--out DIR]
@@ -72,7 +72,7 @@ REPAIR_STEP_CAP = 2e-4  # largest change of one pixel per repair iteration
 
 
 def ce_ls(z, y):
-    """CE against t_y = s, t_k = (1 - s)/(K - 1) (method.md; not torch's label_smoothing)."""
+    """CE against t_y = s, t_k = (1 - s)/(K - 1) (sweeps/METHOD.md; not torch's label_smoothing)."""
     t = torch.full_like(z, (1.0 - SMOOTH) / (K - 1))
     t[torch.arange(z.shape[0]), y] = SMOOTH
     return -(t * F.log_softmax(z, dim=1)).sum(dim=1).mean()
