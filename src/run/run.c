@@ -166,7 +166,12 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
         if (run_from_leader(o, v, 3) != RM_OK && st0 == RM_OK) st0 = RM_ERR_MPI;
     }
     if (st0 != RM_OK) {
-        if (rf) rm_runfile_close(rf);
+        if (rf) { /* resumed, then could not go on (e.g. a damaged checkpoint): the file says why */
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s", rm_error_message());
+            rm_runfile_set_status(rf, RM_RUN_FAILED, reason);
+            rm_runfile_close(rf);
+        }
         rm_trainer_destroy(t);
         /* refused (another configuration in the file): a settings problem, not a crash */
         return setup_failed(c, st0 == RM_ERR_STATE ? RM_RUN_END_REFUSED : RM_RUN_END_FAILED, result);
