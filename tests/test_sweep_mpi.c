@@ -123,6 +123,8 @@ static void test_two_ranks_complete_with_index_and_divergence(void **state) {
                s.status_reason);
         assert_int_equal(s.status, i < 4 ? RM_RUN_COMPLETED : RM_RUN_DIVERGED);
         if (i < 4) assert_int_equal(s.rows, 2);
+        /* NaN loss: the reason names the epoch it happened in (no row was written for it) */
+        else assert_true(!strncmp(s.status_reason, "epoch 1: ", 9) && strstr(s.status_reason, "nan") && s.rows == 0);
         rm_run_summary_free(&s);
     }
     /* the index: 5 runs with ids, statuses and axis values; links resolve to the runs */

@@ -109,7 +109,8 @@ rm_run_end rm_run(const rm_config *cfg, const rm_run_options *o, rm_run_result *
  * first 8 digits of rm_config_hash). */
 void rm_run_id(const rm_config *cfg, char *out, size_t size);
 
-/* mkdir -p */
+/* mkdir -p; then refuses a path that is not a directory, or one this process cannot write
+ * into (a read-only file system, permissions) */
 rm_status rm_make_dirs(const char *path);
 
 /* Preemption: a process-wide flag that stops every run at its next batch boundary (with a

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,13 @@ rm_status rm_checkpoint_read(rm_checkpoint_reader *r, const char *name, rm_dtype
     if (H5Dread(d, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         st = RM_H5_FAIL("H5Dread", r->path, name);
     H5Dclose(d);
+    /* regmix never checkpoints a non-finite value (a diverged run stops before its
+     * checkpoint): one here is damage, refused rather than trained on */
+    for (size_t i = 0; st == RM_OK && (dtype == RM_DT_F32 || dtype == RM_DT_F64) && i < numel; i++) {
+        double v = dtype == RM_DT_F32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
+        if (!isfinite(v))
+            st = rm_fail(RM_ERR_FORMAT, "%s: tensor %s holds %g at flat index %zu (not finite)", r->path, name, v, i);
+    }
     return st;
 }
 

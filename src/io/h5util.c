@@ -17,10 +17,26 @@ typedef struct {
     size_t size;
 } walk_ctx;
 
+/* HDF5's file drivers describe a failed read/write as "file write failed: time = ...,
+ * filename = ..., file descriptor = 4, errno = 28, error message = 'No space left on
+ * device', buf = ..., ..." (several hundred characters, a newline inside): keeps "file
+ * write failed: No space left on device (errno 28)", so the cause survives in a 256-byte
+ * status reason. Anything else is kept as it is. */
+static void shorten_io_error(const char *desc, char *buf, size_t size) {
+    const char *colon = strchr(desc, ':'), *msg = strstr(desc, "error message = '"), *no = strstr(desc, "errno = ");
+    const char *end = msg ? strchr(msg + 17, '\'') : NULL;
+    if (!colon || !msg || !end || !no || colon > msg) {
+        rm_copy_str(buf, size, desc);
+        return;
+    }
+    snprintf(buf, size, "%.*s: %.*s (errno %d)", (int)(colon - desc), desc, (int)(end - msg - 17), msg + 17,
+             atoi(no + 8));
+}
+
 /* Walked upward, entry 0 is the innermost (most specific) error. */
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *err, void *data) {
     walk_ctx *w = data;
-    if (n == 0 && err->desc) rm_copy_str(w->buf, w->size, err->desc);
+    if (n == 0 && err->desc) shorten_io_error(err->desc, w->buf, w->size);
     return 0;
 }
 

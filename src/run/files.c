@@ -73,6 +73,11 @@ rm_status rm_make_dirs(const char *path) {
             if (saved == '\0') break;
         }
     }
+    /* refused here, before any training, rather than by the first file written */
+    struct stat sb;
+    if (stat(buf, &sb) != 0) return rm_fail(RM_ERR_IO, "stat(%s): %s", buf, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return rm_fail(RM_ERR_IO, "%s exists and is not a directory", buf);
+    if (access(buf, W_OK | X_OK) != 0) return rm_fail(RM_ERR_IO, "cannot write into %s: %s", buf, strerror(errno));
     return RM_OK;
 }
 

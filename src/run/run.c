@@ -166,7 +166,12 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
         if (run_from_leader(o, v, 3) != RM_OK && st0 == RM_OK) st0 = RM_ERR_MPI;
     }
     if (st0 != RM_OK) {
-        if (rf) rm_runfile_close(rf);
+        if (rf) { /* resumed, then could not go on (e.g. a damaged checkpoint): the file says why */
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s", rm_error_message());
+            rm_runfile_set_status(rf, RM_RUN_FAILED, reason);
+            rm_runfile_close(rf);
+        }
         rm_trainer_destroy(t);
         /* refused (another configuration in the file): a settings problem, not a crash */
         return setup_failed(c, st0 == RM_ERR_STATE ? RM_RUN_END_REFUSED : RM_RUN_END_FAILED, result);
@@ -178,11 +183,13 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     rm_run_event started = {.kind = RM_RUN_EVENT_STARTED, .seconds = rm_now_seconds() - t0};
     run_emit(c, &started);
     double row[64];
-    int have_row = 0;
+    int have_row = 0, written = rm_trainer_epoch(t); /* the last epoch whose row is in the file */
+    int stopped_epoch = 0;
     rm_run_end end = RM_RUN_END_COMPLETED;
     rm_run_status status = RM_RUN_COMPLETED;
     const char *hash = rm_runfile_config_hash(rf);
     while (rm_trainer_epoch(t) < cfg->epochs) {
+        const int epoch = rm_trainer_epoch(t) + 1; /* being trained; its row and checkpoint may fail later */
         rm_status st = rm_trainer_run_epoch(t, row, run_batch_hook, (void *)c);
         if (st == RM_ERR_INTERRUPTED) {
             /* preempted at a batch boundary: checkpoint the half-done epoch and leave */
@@ -191,12 +198,13 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
             if (st == RM_OK) {
                 end = RM_RUN_END_PREEMPTED;
                 status = RM_RUN_PREEMPTED;
-                rm_run_event ev = {.kind = RM_RUN_EVENT_STOPPED, .status = status, .epoch = rm_trainer_epoch(t) + 1};
+                rm_run_event ev = {.kind = RM_RUN_EVENT_STOPPED, .status = status, .epoch = epoch};
                 run_emit(c, &ev);
                 break;
             }
         }
         if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
+        if (st == RM_OK) written = epoch;
         if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
             st = rm_trainer_save_checkpoint(t, c->path, hash);
         if (o->dp && st != RM_ERR_INTERRUPTED) { /* the followers stop with the leader */
@@ -206,7 +214,8 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
         if (st != RM_OK) {
             end = st == RM_ERR_DIVERGED ? RM_RUN_END_DIVERGED : RM_RUN_END_FAILED;
             status = st == RM_ERR_DIVERGED ? RM_RUN_DIVERGED : RM_RUN_FAILED;
-            rm_run_event ev = {.kind = RM_RUN_EVENT_STOPPED, .status = status, .epoch = rm_trainer_epoch(t) + 1,
+            stopped_epoch = epoch;
+            rm_run_event ev = {.kind = RM_RUN_EVENT_STOPPED, .status = status, .epoch = epoch,
                                .message = rm_error_message()};
             run_emit(c, &ev);
             break;
@@ -217,7 +226,7 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     }
     char reason[256] = "";
     if (end == RM_RUN_END_PREEMPTED) snprintf(reason, sizeof reason, "stopped by a signal; resumable");
-    else if (end != RM_RUN_END_COMPLETED) snprintf(reason, sizeof reason, "%s", rm_error_message());
+    else if (end != RM_RUN_END_COMPLETED) snprintf(reason, sizeof reason, "epoch %d: %s", stopped_epoch, rm_error_message());
     if (rm_runfile_set_status(rf, status, reason) != RM_OK || rm_runfile_close(rf) != RM_OK) {
         emit_error(c, rm_error_message());
         if (end == RM_RUN_END_COMPLETED) end = RM_RUN_END_FAILED;
@@ -229,7 +238,7 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
         result->end = end;
         result->status = status;
         snprintf(result->reason, sizeof result->reason, "%s", reason);
-        result->epochs = rm_trainer_epoch(t);
+        result->epochs = written;
     }
     rm_trainer_destroy(t);
     return end;
