@@ -54,6 +54,7 @@
 
 #include "pgi_step_check.h"
 #include "proc.h"
+#include "synthetic_data.h"
 
 #include "regmix/loss.h"
 #include "regmix/nn.h"
@@ -277,28 +278,6 @@ static void test_dp_check_catches_injected_faults(void **state) {
 
 enum { E2E_SAMPLES = 64 };
 
-/* Dense random IDX files (plain; the reader also takes them without .gz): E2E_SAMPLES
- * images of uniform random bytes and uniform random labels, for `split`. */
-static void write_idx(const char *dir, const char *split, rm_rng *r) {
-    char path[512];
-    unsigned char buf[16 + E2E_SAMPLES * 784];
-    const unsigned char images_head[16] = {0, 0, 8, 3, 0, 0, 0, E2E_SAMPLES, 0, 0, 0, 28, 0, 0, 0, 28};
-    const unsigned char labels_head[8] = {0, 0, 8, 1, 0, 0, 0, E2E_SAMPLES};
-    memcpy(buf, images_head, 16);
-    for (int i = 0; i < E2E_SAMPLES * 784; i++) buf[16 + i] = (unsigned char)rm_rng_below(r, 256);
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, sizeof buf, f), sizeof buf);
-    assert_int_equal(fclose(f), 0);
-    memcpy(buf, labels_head, 8);
-    for (int i = 0; i < E2E_SAMPLES; i++) buf[8 + i] = (unsigned char)rm_rng_below(r, 10);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split);
-    assert_non_null(f = fopen(path, "wb"));
-    assert_int_equal(fwrite(buf, 1, 8 + E2E_SAMPLES, f), 8 + E2E_SAMPLES);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* threads: OMP_NUM_THREADS when set (ctest sets 1; emulating other CPUs' kernels sets 2),
  * else 1, for both runs. */
 static void write_sweep(const char *dir, const char *data_dir) {
@@ -396,10 +375,7 @@ static void test_sweep_one_step_two_ranks_equal_one_rank(void **state) {
     char data[300], one[300], two[300], pa[400], pb[400];
     snprintf(data, sizeof data, "%s/data", workdir);
     assert_int_equal(mkdir(data, 0755), 0);
-    rm_rng r;
-    rm_rng_seed(&r, 11);
-    write_idx(data, "train", &r);
-    write_idx(data, "t10k", &r);
+    rm_test_write_idx_dataset(data, E2E_SAMPLES, E2E_SAMPLES, 11);
     const char *names[2] = {"sweep-1", "sweep-2"};
     char *dirs[2] = {one, two};
     for (int k = 0; k < 2; k++) {
