@@ -39,6 +39,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # ocl-icd-opencl-dev: oneDNN's CMake config (find_package(dnnl CONFIG)) looks for OpenCL.
 # libopenblas0-openmp: without an optimised BLAS PyTorch falls back to the slow
 # reference BLAS, and the fixture scripts crawl.
+# valgrind, clang-14 + libclang-rt-14-dev (libFuzzer): tests/run_all.sh's memcheck and fuzz phases.
 packages=(
     build-essential cmake pkg-config git
     libopenmpi-dev openmpi-bin
@@ -48,6 +49,7 @@ packages=(
     gnuplot-nox
     dataset-fashion-mnist
     python3-torch python3-numpy python3-h5py libopenblas0-openmp
+    valgrind clang-14 libclang-rt-14-dev
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -3,8 +3,13 @@
 #
 #   1. setup       jobscripts/setup-debian.sh --no-build (installs missing packages)
 #   2. build-ci    RelWithDebInfo, warnings are errors: configure, build, ctest
-#   3. build-asan  Debug + AddressSanitizer + UndefinedBehaviorSanitizer,
-#                  warnings are errors: configure, build, ctest
+#   3. build-asan  Debug + AddressSanitizer + UndefinedBehaviorSanitizer +
+#                  LeakSanitizer (tests/lsan.supp), warnings are errors:
+#                  configure, build, ctest
+#   4. memcheck    valgrind on build-ci/regmix: a tiny training and a 2-rank sweep
+#                  (tests/valgrind/memcheck.sh)
+#   5. build-fuzz  clang, REGMIX_FUZZ=ON: every libFuzzer harness for
+#                  REGMIX_FUZZ_SECONDS each (tests/fuzz/run_fuzzers.sh)
 #
 # A failed setup, configure or build stops the run at once (nothing after it could
 # run, and a compile error would only repeat in the second build). Failed tests do
@@ -13,7 +18,7 @@
 # or test failed.
 #
 # Environment: REGMIX_TEST_JOBS (ctest -j, default 1), REGMIX_TEST_TIMEOUT (seconds
-# per test, default 600).
+# per test, default 600), REGMIX_FUZZ_SECONDS (per harness, default 60).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +30,7 @@ cd "$repo_root"
 # their timeouts flaky; the unit tests take seconds, so -j1 costs little.
 test_jobs="${REGMIX_TEST_JOBS:-1}"
 test_timeout="${REGMIX_TEST_TIMEOUT:-600}"
+fuzz_seconds="${REGMIX_FUZZ_SECONDS:-60}"
 build_jobs="$(nproc)"
 
 # Open MPI: allow ranks > cores, avoid the CMA single-copy path that containers
@@ -35,13 +41,13 @@ if [[ "$(id -u)" -eq 0 ]]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1
     export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-# ASAN_OPTIONS=detect_leaks=0 is set per test in tests/CMakeLists.txt (libgomp and
-# oneDNN keep global allocations until exit); UBSan stops at the first report.
+# ASAN_OPTIONS/LSAN_OPTIONS (leak checking, tests/lsan.supp) are set per test in
+# tests/CMakeLists.txt; UBSan stops at the first report.
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 t_start=$SECONDS
 phase_no=0
-phase_total=7
+phase_total=11
 summary=()       # one line per phase
 tests_passed=0
 tests_failed=0
@@ -131,5 +137,26 @@ run_phase "configure build-asan" cmake -S "$repo_root" -B "$repo_root/build-asan
     -DCMAKE_BUILD_TYPE=Debug -DREGMIX_WERROR=ON -DREGMIX_SANITIZE=ON
 run_phase "build build-asan" cmake --build "$repo_root/build-asan" -j"$build_jobs"
 test_phase build-asan
+
+# check_phase NAME CMD...: a phase that counts as one test; the run goes on after it.
+check_phase() {
+    banner "$1"
+    shift
+    if "$@"; then
+        tests_passed=$((tests_passed + 1))
+        phase_end OK
+    else
+        tests_failed=$((tests_failed + 1))
+        phase_end FAILED
+    fi
+}
+
+check_phase "valgrind memcheck" bash "$repo_root/tests/valgrind/memcheck.sh" "$repo_root/build-ci"
+
+# libFuzzer needs clang (jobscripts/setup-debian.sh installs clang-14 + libclang-rt-14-dev)
+run_phase "configure build-fuzz" env CC=clang-14 cmake -S "$repo_root" -B "$repo_root/build-fuzz" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREGMIX_WERROR=ON -DREGMIX_FUZZ=ON
+run_phase "build build-fuzz" cmake --build "$repo_root/build-fuzz" -j"$build_jobs"
+check_phase "fuzz" bash "$repo_root/tests/fuzz/run_fuzzers.sh" "$repo_root/build-fuzz" "$fuzz_seconds"
 
 finish

@@ -236,6 +236,24 @@ static void test_truncated_gzip_stream(void **state) {
     expect_fail("cut-img.gz", "lab400.gz", RM_ERR_FORMAT, "cut-img.gz", NULL);
 }
 
+/* A header that declares more data than the file can hold (2^31 - 1 images of 2^31 - 1
+ * by 2 pixels: 2^63 bytes) is refused before any allocation, naming the file: plain
+ * files by their size, gzip streams by deflate's largest expansion (1032x). Found by
+ * fuzzing (tests/fuzz/regressions/fuzz_idx): the reader allocated first. */
+static void test_header_larger_than_file(void **state) {
+    (void)state;
+    uint32_t dims[3] = {0x7fffffffu, 0x7fffffffu, 2};
+    write_labels("lab.gz", 1, N, labels);
+    write_idx("huge-img", 0, 0x00000803, dims, 3, pixels, sizeof pixels);
+    expect_fail("huge-img", "lab.gz", RM_ERR_FORMAT, "huge-img", "declares");
+    write_idx("huge-img.gz", 1, 0x00000803, dims, 3, pixels, sizeof pixels);
+    expect_fail("huge-img.gz", "lab.gz", RM_ERR_FORMAT, "huge-img.gz", "gzip file");
+    uint32_t n[1] = {0x7fffffffu};
+    write_images("img.gz", 1, N, sizeof pixels);
+    write_idx("huge-lab", 0, 0x00000801, n, 1, labels, N);
+    expect_fail("img.gz", "huge-lab", RM_ERR_FORMAT, "huge-lab", "declares");
+}
+
 static void test_trailing_bytes(void **state) {
     (void)state;
     /* header says 2 images, 3 follow */
@@ -294,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_bad_magic),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_truncated_gzip_stream),
+        cmocka_unit_test(test_header_larger_than_file),
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_label_out_of_range),
         cmocka_unit_test(test_count_mismatch),

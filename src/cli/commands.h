@@ -12,4 +12,8 @@ int cmd_sweep(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* Routes SIGTERM / SIGUSR1 to a watcher thread that runs no numerical code
+ * (stop_signals.c); call before any other thread starts. 0, or -1 with a message. */
+int cli_route_stop_signals(void);
+
 #endif

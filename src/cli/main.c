@@ -23,6 +23,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    /* the commands that train (and so catch preemption signals) */
+    if ((!strcmp(cmd, "train") || !strcmp(cmd, "sweep")) && cli_route_stop_signals() != 0) return 1;
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);

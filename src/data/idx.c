@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 typedef struct {
@@ -79,6 +80,23 @@ static rm_status open_idx(idx_file *x, const char *path, int ndim, const char *k
     return RM_OK;
 }
 
+/* The header's sizes must fit the file before anything is allocated: a corrupt or hostile
+ * header (found by fuzzing: 0x5b68... bytes from a 75-byte file) would otherwise make the
+ * reader allocate up to 2^93 bytes before it finds the file truncated. A plain file holds
+ * exactly its payload; a gzip stream expands at most 1032 times (deflate's limit). */
+static rm_status check_declared_size(idx_file *x, int ndim) {
+    struct stat sb;
+    if (stat(x->path, &sb) != 0) return rm_fail(RM_ERR_IO, "stat(%s): %s", x->path, strerror(errno));
+    double declared = 1, file = (double)sb.st_size, header = 4 + 4 * ndim; /* one byte per value */
+    for (int i = 0; i < ndim; i++) declared *= x->dims[i];
+    double room = gzdirect(x->f) ? file - header : 1032.0 * file;
+    if (declared > room)
+        return rm_fail(RM_ERR_FORMAT, "%s: the header declares %.0f bytes of data, more than a %s file of "
+                       "%lld bytes can hold (corrupt or truncated)", x->path, declared,
+                       gzdirect(x->f) ? "plain" : "gzip", (long long)sb.st_size);
+    return RM_OK;
+}
+
 /* After the declared contents the file must end: trailing bytes mean the header lies. */
 static rm_status expect_end(idx_file *x, const char *what) {
     unsigned char extra;
@@ -136,6 +154,8 @@ static rm_status load(idx_file *im, idx_file *lb, const char *images_path,
                       rm_dataset *out) {
     RM_TRY(open_idx(im, images_path, 3, "image"));
     RM_TRY(open_idx(lb, labels_path, 1, "label"));
+    RM_TRY(check_declared_size(im, 3));
+    RM_TRY(check_declared_size(lb, 1));
     if (im->dims[0] != lb->dims[0])
         return rm_fail(RM_ERR_FORMAT, "%s has %u images but %s has %u labels", images_path,
                        im->dims[0], labels_path, lb->dims[0]);
