@@ -76,7 +76,7 @@ typedef struct {
     int n_final_eval;            /* final_eval_attacks; 0 = none (the default) */
     rm_eval_attack final_eval[RM_CFG_MAX_EVAL];
     int64_t final_test_subset;   /* test samples of the final attacks; -1 = test_subset, 0 = all */
-    int64_t final_aa_images;     /* AutoAttack entries of final_eval: the test_subset=N images only; 0 = all */
+    int64_t final_aa_images;     /* AutoAttack entries of final_eval: test_subset=N's images only; 0 = all */
     /* output */
     char outdir[RM_CFG_STR];
     char run_id[RM_CFG_STR];     /* "" = derived from the values (sweeps) or "run" */

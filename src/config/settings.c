@@ -128,8 +128,8 @@ static const setting_t table[] = {
     {"eval_model", K_ENUM, AT(eval_model), "ema", "model that evaluation uses when the run has an EMA: ema or student (the trained weights)", .values = eval_models, .hash = HASH_IF_NOT_DEFAULT},
     {"co_threshold", K_FLOAT, AT(co_threshold), "0.5", "catastrophic overfitting: flagged when PGD acc < co_threshold * FGSM acc and FGSM acc > 0.3", GE(0), LE(1)},
     {"final_eval_attacks", K_EVAL, AT(final_eval), "", "attacks evaluated after the last epoch only, in addition to eval_attacks (columns final_NAME); empty: none", GE(0), COUNT_AT(n_final_eval), .hash = HASH_IF_NOT_DEFAULT},
-    {"final_test_subset", K_I64, AT(final_test_subset), "-1", "test samples of the final attacks (the first N of the fixed test order that test_subset uses); -1: test_subset; 0: all", GE(-1), .hash = HASH_IF_NOT_DEFAULT},
-    {"final_aa_images", K_I64, AT(final_aa_images), "0", "AutoAttack entries of final_eval_attacks (aa, aa-fast and components, any budget) run on the first N of the final samples only; 0: all", GE(0), .hash = HASH_IF_NOT_DEFAULT},
+    {"final_test_subset", K_I64, AT(final_test_subset), "-1", "test samples of the final attacks (the same fixed choice as test_subset=N); -1: test_subset; 0: all", GE(-1), .hash = HASH_IF_NOT_DEFAULT},
+    {"final_aa_images", K_I64, AT(final_aa_images), "0", "AutoAttack entries of final_eval_attacks (aa, aa-fast and components, any budget) run on test_subset=N's samples only, a subset of the final ones; 0: all", GE(0), .hash = HASH_IF_NOT_DEFAULT},
     /* output */
     {"outdir", K_STR, AT(outdir), "results/runs", "folder of the run files", .hash = HASH_NEVER},
     {"run_id", K_ID, AT(run_id), "", "name of the run; empty: derived from the settings (sweeps) or \"run\"", .hash = HASH_NEVER},

@@ -1,5 +1,6 @@
 /* The final evaluation: final_eval_attacks after the last epoch only, on
- * final_test_subset's images (AutoAttack entries on the first final_aa_images of them),
+ * final_test_subset's images (AutoAttack entries on test_subset=final_aa_images's, a subset
+ * of them: a seeded subset of the test set contains every smaller one),
  * recorded in the last epoch's row as final_<attack> and the final_ forms of the
  * evaluation's extra columns. Cheap per-epoch curves and an expensive final number in
  * one run. */
@@ -48,7 +49,7 @@ rm_status rm_final_define_metrics(rm_trainer *t) {
     for (int i = 0; i < c->n_final_eval; i++)
         RM_TRY(put_metric(t, c->final_eval[i].name, "%",
                           "test accuracy under this final attack after the last epoch, on final_test_subset's "
-                          "samples (AutoAttack entries: the first final_aa_images of them); NaN on every other row"));
+                          "samples (AutoAttack entries: test_subset=final_aa_images's, among them); NaN on every other row"));
     for (int i = 0; i < n_extra; i++) RM_TRY(put_metric(t, extra[i].name, extra[i].units, extra[i].description));
     return RM_OK;
 }
@@ -70,7 +71,7 @@ rm_status rm_final_evaluate(rm_trainer *t, double *row) {
     }
     const rm_dataset *as = fs;
     if (st == RM_OK && c->final_aa_images > 0 && c->final_aa_images < fs->n) {
-        /* a prefix of the same seeded order, hence a subset of fs */
+        /* the shuffle behind a subset does not depend on its size: a subset of fs */
         st = rm_trainer_load_test(c, c->final_aa_images, &aa_set);
         as = &aa_set;
     }

@@ -74,7 +74,8 @@ rm_status rm_trainer_load_test(const rm_config *c, int64_t subset, rm_dataset *o
     RM_TRY(rm_dataset_load(c->dataset, c->data_dir[0] ? c->data_dir : NULL, 0, &test_full));
     if (subset > 0 && subset < test_full.n) {
         /* the same test subset for every run (fixed seed), so runs are comparable; the
-         * shuffle does not depend on the size, so a smaller subset is a prefix of a larger */
+         * shuffle does not depend on the size, so a smaller subset lies inside a larger
+         * one (both kept in file order) */
         rm_rng fixed;
         rm_rng_derive(&fixed, 0, "test-subset");
         rm_status st = rm_dataset_split(&test_full, subset, 0, &fixed, out, NULL);

@@ -46,13 +46,9 @@ struct rm_trainer {
     int m_final0;    /* index of the first final_* metric (final_eval_attacks), else -1 */
 };
 
-/* The test set of c's dataset, or its first `subset` samples in the fixed seeded order
- * (0, or not below the set's size: all, in file order). */
+/* The test set of c's dataset, or the `subset` samples of the fixed seeded choice, in file
+ * order (0, or not below the set's size: all); a choice contains every smaller one. */
 rm_status rm_trainer_load_test(const rm_config *c, int64_t subset, rm_dataset *out);
-/* rm_trainer_evaluate_full whose random streams are named purpose_prefix:epoch:attack:batch
- * (the per-epoch evaluation's prefix is "eval"). */
-rm_status rm_trainer_evaluate_as(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
-                                 const char *purpose_prefix, rm_eval_result *res);
 
 /* The final evaluation (final_eval.c): its columns, appended last, and their values on
  * the last epoch's row (a no-op for runs without final_eval_attacks). */
