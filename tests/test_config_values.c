@@ -89,7 +89,8 @@ static void test_setting_table(void **state) {
         "method", "reg", "alpha", "beta", "trades_beta", "gamma", "lambda", "amr_stop_f", "amr_stop_i", "agr_dir",
         "agr_detach", "label_smoothing", "eps", "step", "reset_every", "pgi_momentum",
         "train_attack_steps", "ema", "ema_value", "ema_decay", "ema_gate", "epochs", "batch", "lr", "lr_schedule", "momentum", "weight_decay",
-        "seed", "threads", "precision", "eval_attacks", "eval_every", "eval_model", "co_threshold", "outdir", "run_id",
+        "seed", "threads", "precision", "eval_attacks", "eval_every", "eval_model", "co_threshold", "final_eval_attacks",
+        "final_test_subset", "final_aa_images", "outdir", "run_id",
         "checkpoint_every"};
     int n = (int)(sizeof names / sizeof names[0]);
     assert_int_equal(rm_config_setting_count(), n);

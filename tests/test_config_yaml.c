@@ -262,6 +262,9 @@ static const char *const default_yaml =
     "eval_every: 1\n"
     "eval_model: ema\n"
     "co_threshold: 0.5\n"
+    "final_eval_attacks: []\n"
+    "final_test_subset: -1\n"
+    "final_aa_images: 0\n"
     "outdir: results/runs\n"
     "run_id: \"\"\n"
     "checkpoint_every: 1\n";
@@ -346,6 +349,9 @@ static void set_all(rm_config *c) {
         {"eval_every", "5"},
         {"eval_model", "student"},
         {"co_threshold", "0.1"},
+        {"final_eval_attacks", "clean , pgd20@12/255,cw20x2,aa-fast"},
+        {"final_test_subset", "0"},
+        {"final_aa_images", "1000"},
         {"outdir", "out dir/with:colon"},
         {"run_id", "007"},
         {"checkpoint_every", "0"},

@@ -72,6 +72,11 @@ typedef struct {
     char eval_model[16];         /* ema | student: which model evaluation uses when an EMA exists */
     double co_threshold;         /* catastrophic overfitting: PGD acc below this fraction of FGSM acc
                                     (and FGSM acc > 0.3); see rm_config_co_flag */
+    /* the final evaluation: after the last epoch only, in addition to eval[] (columns final_*) */
+    int n_final_eval;            /* final_eval_attacks; 0 = none (the default) */
+    rm_eval_attack final_eval[RM_CFG_MAX_EVAL];
+    int64_t final_test_subset;   /* test samples of the final attacks; -1 = test_subset, 0 = all */
+    int64_t final_aa_images;     /* AutoAttack entries of final_eval: test_subset=N's images only; 0 = all */
     /* output */
     char outdir[RM_CFG_STR];
     char run_id[RM_CFG_STR];     /* "" = derived from the values (sweeps) or "run" */
@@ -117,7 +122,11 @@ rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *o
  * - step <= 2 eps when eps > 0 (a larger sign step is clipped to the same attack);
  * - ema_gate needs method pgk with its EMA on;
  * - val_size < train_subset and batch <= train_subset - val_size when train_subset > 0;
- * - 1 <= n_eval <= RM_CFG_MAX_EVAL with distinct attack names. */
+ * - 1 <= n_eval <= RM_CFG_MAX_EVAL with distinct attack names;
+ * - final_test_subset and final_aa_images stay at their defaults unless
+ *   final_eval_attacks lists attacks, and final_aa_images > 0 needs an AutoAttack entry
+ *   (aa, aa-fast, apgd-ce, apgd-t, fab-t, square) in it (a setting that would do nothing
+ *   is refused, not ignored). */
 rm_status rm_config_validate(const rm_config *c);
 
 /* Checks that need the machine and the data, when a run starts (the trainer calls it;
@@ -226,5 +235,9 @@ int rm_eval_attack_spec(const rm_eval_attack *a, char *buf, size_t size);
  * list is left unchanged. */
 rm_status rm_eval_attacks_parse(const char *text, rm_eval_attack *list, int *n,
                                 const char *origin);
+/* The same for any attack-list setting: errors name `setting`; with allow_empty, "" (or
+ * blanks) is the empty list (final_eval_attacks). */
+rm_status rm_eval_attack_list_parse(const char *text, rm_eval_attack *list, int *n, const char *origin,
+                                    const char *setting, int allow_empty);
 
 #endif

@@ -49,6 +49,9 @@
  *                  the earliest flagged epoch; no best
  *   gm_square, gm_zero_grad, gm_monotone: the same for each gradient-masking warning
  *                  column; every averaged run with a warning is named in a footnote
+ *   final_clean, final_pgd20, final_aa-fast ... the final evaluation (final_eval_attacks),
+ *                  %, higher; present on the last epoch's row only, so read them with
+ *                  epoch rule last (--epoch last)
  *   any other column of the run files (loss, loss_ce, train_acc, lr ...): its value at
  *   the epoch; train_acc higher, loss* lower, others no best.
  * A cell is bold when its mean, at the precision shown, equals the best one of its

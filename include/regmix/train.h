@@ -74,6 +74,11 @@ typedef struct {
 /* rm_trainer_evaluate with the whole outcome. */
 rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
                                    rm_eval_result *res);
+/* The same with the random streams named purpose_prefix:epoch:attack:batch: "eval" is
+ * the per-epoch evaluation's (rm_trainer_evaluate_full), "final" the final evaluation's
+ * (final_eval_attacks after the last epoch), so the two never share random numbers. */
+rm_status rm_trainer_evaluate_as(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                                 const char *purpose_prefix, rm_eval_result *res);
 
 /* Thresholds of the warnings, in percentage points (or % of APGD runs). */
 #define RM_GM_SQUARE_POINTS 0.2   /* Square beats the white-box attacks by more than this */

@@ -136,34 +136,43 @@ int rm_eval_attack_spec(const rm_eval_attack *a, char *buf, size_t size) {
 
 rm_status rm_eval_attacks_parse(const char *text, rm_eval_attack *list, int *n,
                                 const char *origin) {
+    return rm_eval_attack_list_parse(text, list, n, origin, "eval_attacks", 0);
+}
+
+rm_status rm_eval_attack_list_parse(const char *text, rm_eval_attack *list, int *n, const char *origin,
+                                    const char *setting, int allow_empty) {
     const char *sep = origin ? ": " : "";
     if (!origin) origin = "";
-    if (!text || !list || !n) return rm_fail(RM_ERR_ARG, "rm_eval_attacks_parse: NULL argument");
+    if (!text || !list || !n || !setting) return rm_fail(RM_ERR_ARG, "rm_eval_attack_list_parse: NULL argument");
     rm_eval_attack tmp[RM_CFG_MAX_EVAL];
     int count = 0;
     const char *p = text;
+    if (allow_empty && strspn(text, " \t") == strlen(text)) { /* "" or blanks: no attacks */
+        *n = 0;
+        return RM_OK;
+    }
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char item[96];
         if (len >= sizeof item)
-            return rm_fail(RM_ERR_ARG, "%s%seval_attacks: entry '%.40s...' is too long", origin, sep, p);
+            return rm_fail(RM_ERR_ARG, "%s%s%s: entry '%.40s...' is too long", origin, sep, setting, p);
         memcpy(item, p, len);
         item[len] = '\0';
         if (count == RM_CFG_MAX_EVAL)
-            return rm_fail(RM_ERR_ARG, "%s%seval_attacks: at most %d attacks, got more in '%.200s'",
-                           origin, sep, RM_CFG_MAX_EVAL, text);
+            return rm_fail(RM_ERR_ARG, "%s%s%s: at most %d attacks, got more in '%.200s'",
+                           origin, sep, setting, RM_CFG_MAX_EVAL, text);
         const char *why = rm_eval_attack_error(item, &tmp[count]);
         if (why) {
             if (!comma && count == 0 && strspn(item, " \t") == len)
-                return rm_fail(RM_ERR_ARG, "%s%seval_attacks: empty list (at least one attack, e.g. clean)",
-                               origin, sep);
-            return rm_fail(RM_ERR_ARG, "%s%seval_attacks: '%s': %s", origin, sep, item, why);
+                return rm_fail(RM_ERR_ARG, "%s%s%s: empty list (at least one attack, e.g. clean)",
+                               origin, sep, setting);
+            return rm_fail(RM_ERR_ARG, "%s%s%s: '%s': %s", origin, sep, setting, item, why);
         }
         for (int j = 0; j < count; j++)
             if (strcmp(tmp[j].name, tmp[count].name) == 0)
-                return rm_fail(RM_ERR_ARG, "%s%seval_attacks: '%s' duplicates attack %d (both are named %s)",
-                               origin, sep, item, j + 1, tmp[j].name);
+                return rm_fail(RM_ERR_ARG, "%s%s%s: '%s' duplicates attack %d (both are named %s)",
+                               origin, sep, setting, item, j + 1, tmp[j].name);
         count++;
         if (!comma) break;
         p = comma + 1;

@@ -24,7 +24,8 @@ typedef enum {
     K_STR,   /* char[size], free text (paths) */
     K_ID,    /* char[size], run identifier: [A-Za-z0-9._+=-], not starting with '.' or '-' */
     K_ENUM,  /* char[size], one of values */
-    K_EVAL   /* n_eval + eval[] */
+    K_EVAL   /* an attack list: eval[] and n_eval, or final_eval[] and n_final_eval (count_offset);
+                lo = the fewest attacks allowed */
 } kind_t;
 
 typedef struct {
@@ -37,6 +38,7 @@ typedef struct {
     unsigned char has_lo, has_hi, lo_open, hi_open;
     const char *const *values;       /* K_ENUM: NULL-terminated */
     unsigned char hash;              /* HASH_ALWAYS (0), HASH_NEVER, HASH_IF_NOT_DEFAULT, HASH_AS_DEFAULT */
+    size_t count_offset;             /* K_EVAL: offset of the list's int count */
 } setting_t;
 
 /* Which settings make a run's identity (rm_config_hash_text):
@@ -73,6 +75,7 @@ static const char *const precisions[] = {"f32", "bf16", NULL};
 
 #define AT(f) .offset = offsetof(rm_config, f), .size = sizeof(((rm_config *)0)->f)
 #define GE(x) .lo = (x), .has_lo = 1
+#define COUNT_AT(f) .count_offset = offsetof(rm_config, f) /* K_EVAL: where the list's length is */
 #define GT(x) .lo = (x), .has_lo = 1, .lo_open = 1
 #define LE(x) .hi = (x), .has_hi = 1
 #define LT(x) .hi = (x), .has_hi = 1, .hi_open = 1
@@ -120,10 +123,13 @@ static const setting_t table[] = {
     {"threads", K_INT, AT(threads), "0", "OpenMP threads of this run; 0: automatic; at most the CPUs online", GE(0)},
     {"precision", K_ENUM, AT(precision), "f32", "arithmetic of convolutions and linear layers: f32, or bf16 (bf16 weights and activations on AMX / AVX-512 BF16; master weights, optimiser, losses, BN statistics and attacks stay f32; runs f32, noted in /provenance, where the CPU has no bf16)", .values = precisions, .hash = HASH_IF_NOT_DEFAULT},
     /* evaluation */
-    {"eval_attacks", K_EVAL, AT(eval), "clean,fgsm,pgd20,cw20", "evaluation attacks (comma-separated or a YAML sequence)"},
+    {"eval_attacks", K_EVAL, AT(eval), "clean,fgsm,pgd20,cw20", "evaluation attacks (comma-separated or a YAML sequence)", GE(1), COUNT_AT(n_eval)},
     {"eval_every", K_INT, AT(eval_every), "1", "evaluate every N epochs (and always after the last)", GE(1)},
     {"eval_model", K_ENUM, AT(eval_model), "ema", "model that evaluation uses when the run has an EMA: ema or student (the trained weights)", .values = eval_models, .hash = HASH_IF_NOT_DEFAULT},
     {"co_threshold", K_FLOAT, AT(co_threshold), "0.5", "catastrophic overfitting: flagged when PGD acc < co_threshold * FGSM acc and FGSM acc > 0.3", GE(0), LE(1)},
+    {"final_eval_attacks", K_EVAL, AT(final_eval), "", "attacks evaluated after the last epoch only, in addition to eval_attacks (columns final_NAME); empty: none", GE(0), COUNT_AT(n_final_eval), .hash = HASH_IF_NOT_DEFAULT},
+    {"final_test_subset", K_I64, AT(final_test_subset), "-1", "test samples of the final attacks (the same fixed choice as test_subset=N); -1: test_subset; 0: all", GE(-1), .hash = HASH_IF_NOT_DEFAULT},
+    {"final_aa_images", K_I64, AT(final_aa_images), "0", "AutoAttack entries of final_eval_attacks (aa, aa-fast and components, any budget) run on test_subset=N's samples only, a subset of the final ones; 0: all", GE(0), .hash = HASH_IF_NOT_DEFAULT},
     /* output */
     {"outdir", K_STR, AT(outdir), "results/runs", "folder of the run files", .hash = HASH_NEVER},
     {"run_id", K_ID, AT(run_id), "", "name of the run; empty: derived from the settings (sweeps) or \"run\"", .hash = HASH_NEVER},
@@ -180,6 +186,8 @@ int rm_config_setting_find(const char *name) {
 
 #define FIELD(c, s, type) ((type *)((char *)(c) + (s)->offset))
 #define CFIELD(c, s, type) ((const type *)((const char *)(c) + (s)->offset))
+#define COUNT(c, s) ((int *)((char *)(c) + (s)->count_offset))
+#define CCOUNT(c, s) ((const int *)((const char *)(c) + (s)->count_offset))
 
 /* ---- text of values and ranges ---- */
 
@@ -202,13 +210,13 @@ int rm_config_setting_text(const rm_config *c, int i, char *buf, size_t size) {
         break;
     case K_EVAL:
         buf[0] = '\0';
-        for (int k = 0; k < c->n_eval && k < RM_CFG_MAX_EVAL; k++) {
+        for (int k = 0; k < *CCOUNT(c, s) && k < RM_CFG_MAX_EVAL; k++) {
             if (k) {
                 if ((size_t)n + 1 >= size) return -1;
                 buf[n++] = ',';
                 buf[n] = '\0';
             }
-            int m = rm_eval_attack_spec(&c->eval[k], buf + n, size - (size_t)n);
+            int m = rm_eval_attack_spec(&CFIELD(c, s, rm_eval_attack)[k], buf + n, size - (size_t)n);
             if (m < 0) return -1;
             n += m;
         }
@@ -234,8 +242,8 @@ void rm_config_setting_range(int i, char *buf, size_t size) {
     case K_BOOL: snprintf(buf, size, "0/1, true/false, yes/no, on/off"); return;
     case K_EVAL:
         snprintf(buf, size, "clean, fgsm, pgdK, pgdKxR, cwK, cwKxR, aa, aa-fast, apgd-ce, apgd-t, fab-t, square, "
-                 "each optionally @budget; 1 to %d, distinct",
-                 RM_CFG_MAX_EVAL);
+                 "each optionally @budget; %d to %d, distinct",
+                 (int)s->lo, RM_CFG_MAX_EVAL);
         return;
     case K_STR: snprintf(buf, size, "text, at most %zu bytes", s->size - 1); return;
     case K_ID:
@@ -400,25 +408,27 @@ rm_status rm_config_check_setting(const rm_config *c, int i, const char *origin)
         return RM_OK;
     }
     case K_EVAL: {
-        if (c->n_eval < 1 || c->n_eval > RM_CFG_MAX_EVAL)
-            return rm_fail(RM_ERR_ARG, "%s%seval_attacks: %d attacks (expected 1 to %d)", o, sep,
-                           c->n_eval, RM_CFG_MAX_EVAL);
+        const rm_eval_attack *list = CFIELD(c, s, rm_eval_attack);
+        const int n = *CCOUNT(c, s);
+        if (n < (int)s->lo || n > RM_CFG_MAX_EVAL)
+            return rm_fail(RM_ERR_ARG, "%s%s%s: %d attacks (expected %d to %d)", o, sep, s->name,
+                           n, (int)s->lo, RM_CFG_MAX_EVAL);
         /* Re-derive every attack from its spec: catches hand-filled structs whose name
          * does not match the fields, out-of-range fields and duplicate names. */
-        for (int k = 0; k < c->n_eval; k++) {
-            const rm_eval_attack *a = &c->eval[k];
+        for (int k = 0; k < n; k++) {
+            const rm_eval_attack *a = &list[k];
             rm_eval_attack back;
             char spec[96];
             if (rm_eval_attack_spec(a, spec, sizeof spec) < 0 || rm_eval_attack_error(spec, &back) ||
                 back.steps != a->steps || back.restarts != a->restarts || back.eps != a->eps ||
                 strncmp(back.name, a->name, sizeof a->name) != 0)
-                return rm_fail(RM_ERR_ARG, "%s%seval_attacks: attack %d (kind %d, steps %d, restarts %d, "
-                               "eps %g, name '%.31s') is not a valid attack", o, sep, k + 1,
+                return rm_fail(RM_ERR_ARG, "%s%s%s: attack %d (kind %d, steps %d, restarts %d, "
+                               "eps %g, name '%.31s') is not a valid attack", o, sep, s->name, k + 1,
                                (int)a->kind, a->steps, a->restarts, a->eps, a->name);
             for (int j = 0; j < k; j++)
-                if (strncmp(c->eval[j].name, a->name, sizeof a->name) == 0)
-                    return rm_fail(RM_ERR_ARG, "%s%seval_attacks: attacks %d and %d are both named %s",
-                                   o, sep, j + 1, k + 1, a->name);
+                if (strncmp(list[j].name, a->name, sizeof a->name) == 0)
+                    return rm_fail(RM_ERR_ARG, "%s%s%s: attacks %d and %d are both named %s",
+                                   o, sep, s->name, j + 1, k + 1, a->name);
         }
         return RM_OK;
     }
@@ -543,7 +553,8 @@ static rm_status apply(rm_config *c, const setting_t *s, int i, const char *valu
         return RM_OK;
     }
     case K_EVAL:
-        return rm_eval_attacks_parse(value, c->eval, &c->n_eval, origin);
+        return rm_eval_attack_list_parse(value, FIELD(c, s, rm_eval_attack), COUNT(c, s), origin, s->name,
+                                         s->lo == 0);
     }
     return RM_OK;
 }

@@ -33,6 +33,22 @@ static rm_status check_step(const rm_config *c) {
     return RM_OK;
 }
 
+/* final_test_subset and final_aa_images only shape the final evaluation: refused (not
+ * ignored) where they would do nothing, so that one experiment has one hash. */
+static rm_status check_final(const rm_config *c) {
+    int aa = 0;
+    for (int k = 0; k < c->n_final_eval && k < RM_CFG_MAX_EVAL; k++) aa |= c->final_eval[k].kind == RM_EVAL_AUTO;
+    if (c->n_final_eval == 0 && c->final_test_subset != -1)
+        return rm_fail(RM_ERR_ARG, "final_test_subset: %lld applies to the final_eval_attacks, and that list is "
+                       "empty; name the final attacks (final_eval_attacks=clean,pgd20) or leave it at -1",
+                       (long long)c->final_test_subset);
+    if (c->final_aa_images > 0 && !aa)
+        return rm_fail(RM_ERR_ARG, "final_aa_images: %lld applies to AutoAttack entries (aa, aa-fast, apgd-ce, "
+                       "apgd-t, fab-t, square) of final_eval_attacks, and it has none; leave it at 0",
+                       (long long)c->final_aa_images);
+    return RM_OK;
+}
+
 rm_status rm_config_validate(const rm_config *c) {
     if (!c) return rm_fail(RM_ERR_ARG, "rm_config_validate: config is NULL");
     int n = rm_config_setting_count();
@@ -64,6 +80,7 @@ rm_status rm_config_validate(const rm_config *c) {
                        beta, beta);
     }
     RM_TRY(check_step(c));
+    RM_TRY(check_final(c));
 
     /* the gate reads r, which only pgk's step has */
     if (c->ema_gate && (!is(c->method, "pgk") || !rm_config_ema_enabled(c)))

@@ -63,7 +63,7 @@ static rm_status scalar_text(reader_t *r, const char **out) {
     return RM_OK;
 }
 
-/* eval_attacks as a sequence: each item is checked with its own line, then the list is
+/* eval_attacks (or final_eval_attacks) as a sequence: each item is checked with its own line, then the list is
  * joined with commas and set as one value (which catches duplicates). */
 static rm_status read_sequence(reader_t *r, rm_config *c, const char *key, const char *origin) {
     char joined[RM_CFG_MAX_EVAL * 100] = "";
@@ -125,7 +125,7 @@ static rm_status read_mapping(reader_t *r, rm_config *c) {
             RM_TRY(rm_config_set(c, key, v, origin));
             break;
         case YAML_SEQUENCE_START_EVENT:
-            if (strcmp(key, "eval_attacks") != 0)
+            if (strcmp(key, "eval_attacks") != 0 && strcmp(key, "final_eval_attacks") != 0)
                 return rm_fail(RM_ERR_FORMAT, "%s: %s: expected a single value, got a sequence", origin, key);
             RM_TRY(read_sequence(r, c, key, origin));
             break;

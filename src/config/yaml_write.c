@@ -83,14 +83,13 @@ static int write_yaml(const rm_config *c, char *buf, size_t size, int for_hash) 
         if (n < 0) return -1;
         puts_(&o, name);
         puts_(&o, ": ");
-        if (strcmp(name, "eval_attacks") == 0) {
-            /* a flow sequence: [clean, fgsm, pgd20@0.047058823529411764] */
+        if (strcmp(name, "eval_attacks") == 0 || strcmp(name, "final_eval_attacks") == 0) {
+            /* a flow sequence: [clean, fgsm, pgd20@0.047058823529411764] ([] when empty);
+             * text is the specs joined by ',' and a spec holds no comma */
             put(&o, "[", 1);
-            for (int k = 0; k < c->n_eval && k < RM_CFG_MAX_EVAL; k++) {
-                char spec[96];
-                if (rm_eval_attack_spec(&c->eval[k], spec, sizeof spec) < 0) return -1;
-                if (k) puts_(&o, ", ");
-                puts_(&o, spec);
+            for (const char *p = text; *p; p++) {
+                if (*p == ',') puts_(&o, ", ");
+                else put(&o, p, 1);
             }
             put(&o, "]", 1);
         } else if (rm_config_setting_type(i) == RM_SETTING_STRING) {

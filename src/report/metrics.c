@@ -58,6 +58,9 @@ static void set_metric(rm_report_metric *m, const char *label, const char *colum
 static void column_metric(rm_report_metric *m, const char *column) {
     if (starts_with(column, "test_"))
         set_metric(m, column + 5, column, RM_REPORT_AT_EPOCH, RM_REPORT_HIGHER, 1);
+    else if (starts_with(column, "final_") && !starts_with(column, "final_gm_") &&
+             !starts_with(column, "final_zero_grad_")) /* final evaluation: last epoch's row only */
+        set_metric(m, column, column, RM_REPORT_AT_EPOCH, RM_REPORT_HIGHER, 1);
     else if (strcmp(column, "train_acc") == 0)
         set_metric(m, column, column, RM_REPORT_AT_EPOCH, RM_REPORT_HIGHER, 1);
     else if (starts_with(column, "loss"))

@@ -52,7 +52,7 @@ static rm_status define_metrics(rm_trainer *t) {
                        "records (each aa adds 5: its 4 components and its zero-gradient share); use fewer attacks",
                        t->cfg.n_eval, t->n_metrics + n_extra, MAX_METRICS);
     for (int i = 0; i < n_extra; i++) add_metric(t, extra[i].name, extra[i].units, extra[i].description);
-    return RM_OK;
+    return rm_final_define_metrics(t); /* final_* (runs with final_eval_attacks) */
 }
 
 int rm_trainer_metric_count(const rm_trainer *t) { return t->n_metrics; }
@@ -68,6 +68,23 @@ int rm_trainer_epoch(const rm_trainer *t) { return t->epoch; }
 rm_net *rm_trainer_net(rm_trainer *t) { return t->net; }
 rm_ema *rm_trainer_ema(rm_trainer *t) { return t->ema; }
 const rm_dataset *rm_trainer_test_set(const rm_trainer *t) { return &t->test; }
+
+rm_status rm_trainer_load_test(const rm_config *c, int64_t subset, rm_dataset *out) {
+    rm_dataset test_full;
+    RM_TRY(rm_dataset_load(c->dataset, c->data_dir[0] ? c->data_dir : NULL, 0, &test_full));
+    if (subset > 0 && subset < test_full.n) {
+        /* the same test subset for every run (fixed seed), so runs are comparable; the
+         * shuffle does not depend on the size, so a smaller subset lies inside a larger
+         * one (both kept in file order) */
+        rm_rng fixed;
+        rm_rng_derive(&fixed, 0, "test-subset");
+        rm_status st = rm_dataset_split(&test_full, subset, 0, &fixed, out, NULL);
+        rm_dataset_free(&test_full);
+        return st;
+    }
+    *out = test_full;
+    return RM_OK;
+}
 
 static rm_status load_data(rm_trainer *t) {
     const rm_config *c = &t->cfg;
@@ -90,18 +107,7 @@ static rm_status load_data(rm_trainer *t) {
         t->train = full;
     }
     RM_TRY(st);
-    rm_dataset test_full;
-    RM_TRY(rm_dataset_load(c->dataset, dir, 0, &test_full));
-    if (c->test_subset > 0 && c->test_subset < test_full.n) {
-        /* the same test subset for every run (fixed seed), so runs are comparable */
-        rm_rng fixed;
-        rm_rng_derive(&fixed, 0, "test-subset");
-        st = rm_dataset_split(&test_full, c->test_subset, 0, &fixed, &t->test, NULL);
-        rm_dataset_free(&test_full);
-        RM_TRY(st);
-    } else {
-        t->test = test_full;
-    }
+    RM_TRY(rm_trainer_load_test(c, c->test_subset, &t->test));
     t->aug = rm_augment_default(c->dataset);
     if (c->augment == 0) t->aug = (rm_augment){0, 0};
     if (c->augment == 1) t->aug = (rm_augment){4, 1};
@@ -247,6 +253,11 @@ static rm_status eval_batch(rm_trainer *t, const rm_eval_attack *atk, const floa
 
 rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
                                    rm_eval_result *res) {
+    return rm_trainer_evaluate_as(t, data, atk, "eval", res);
+}
+
+rm_status rm_trainer_evaluate_as(rm_trainer *t, const rm_dataset *data, const rm_eval_attack *atk,
+                                 const char *purpose_prefix, rm_eval_result *res) {
     if (!data) data = &t->test;
     rm_batcher b;
     RM_TRY(rm_batcher_init(&b, data, t->B, 0));
@@ -264,7 +275,8 @@ rm_status rm_trainer_evaluate_full(rm_trainer *t, const rm_dataset *data, const 
          * the same numbers whichever rank evaluates it */
         rm_rng rng;
         char purpose[96];
-        snprintf(purpose, sizeof purpose, "eval:%d:%s:%lld", t->epoch, atk->name, (long long)(batch - 1));
+        snprintf(purpose, sizeof purpose, "%s:%d:%s:%lld", purpose_prefix, t->epoch, atk->name,
+                 (long long)(batch - 1));
         rm_rng_derive(&rng, t->cfg.seed, purpose);
         st = eval_batch(t, atk, t->x, t->y, (int)count, &rng, &ec);
         if (st != RM_OK) break;
@@ -383,6 +395,7 @@ rm_status rm_trainer_run_epoch(rm_trainer *t, double *row, rm_batch_hook hook, v
             st = rm_trainer_evaluate_full(t, NULL, &c->eval[i], &res[i]);
             if (st == RM_OK) row[t->m_eval0 + i] = res[i].accuracy;
         }
+        if (st == RM_OK && t->epoch == c->epochs) st = rm_final_evaluate(t, row); /* final_* */
         if (use_ema) rm_ema_swap(t->ema);
         RM_TRY(st);
         if (t->m_eval_ema >= 0) row[t->m_eval_ema] = use_ema;

@@ -43,7 +43,17 @@ struct rm_trainer {
     int m_eval_ema;  /* index of eval_ema (runs with an EMA), else -1 */
     int m_extra0;    /* index of the first metric of rm_eval_extra_metrics (after the timings) */
     rm_dp *dp;       /* data-parallel group (NULL: alone): evaluation splits its batches */
+    int m_final0;    /* index of the first final_* metric (final_eval_attacks), else -1 */
 };
+
+/* The test set of c's dataset, or the `subset` samples of the fixed seeded choice, in file
+ * order (0, or not below the set's size: all); a choice contains every smaller one. */
+rm_status rm_trainer_load_test(const rm_config *c, int64_t subset, rm_dataset *out);
+
+/* The final evaluation (final_eval.c): its columns, appended last, and their values on
+ * the last epoch's row (a no-op for runs without final_eval_attacks). */
+rm_status rm_final_define_metrics(rm_trainer *t);
+rm_status rm_final_evaluate(rm_trainer *t, double *row);
 
 
 
