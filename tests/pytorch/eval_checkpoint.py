@@ -4,12 +4,17 @@ clean test accuracy there (issue: a checkpoint written by regmix must load into 
 and give the same test accuracy).
 
 usage: /usr/bin/python3 tests/pytorch/eval_checkpoint.py RUN.h5 [DATA_DIR]
+           [--first N] [--logits OUT]
 
-Reads the run's model from /config, the weights from /checkpoint/model (state_dict
-names), the Fashion-MNIST / MNIST test set from DATA_DIR (IDX, gzip; default
+Reads the run's model and dataset from /config, the weights from /checkpoint/model
+(state_dict names) into the model's twin built for the dataset's image shape (strict: every
+name and shape must match; prints `loaded <n> tensors strictly into <model> <CxHxW>` first),
+the Fashion-MNIST / MNIST test set from DATA_DIR (IDX, gzip; default
 /usr/share/datasets/fashion-mnist), evaluates in eval mode (running BN statistics) on the
-whole test set, and prints one line: `accuracy <percent> <correct>/<n>`.
+whole test set (--first N: its first N images), and prints one line:
+`accuracy <percent> <correct>/<n>`. --logits OUT writes the logits as float32 (n, classes).
 """
+import argparse
 import gzip
 import os
 import sys
@@ -19,7 +24,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from models import FmnistCNN, PreActResNet18  # noqa: E402
+import models  # noqa: E402
+
+# dataset -> (image shape, classes)
+DATASETS = {"fashion-mnist": ((1, 28, 28), 10), "mnist": ((1, 28, 28), 10),
+            "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100)}
 
 
 def read_idx(path):
@@ -31,31 +40,41 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def attr_text(attrs, key):
+    v = attrs[key]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    path = sys.argv[1]
-    data_dir = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+    ap = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1])
+    ap.add_argument("run")
+    ap.add_argument("data_dir", nargs="?", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--logits")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    with h5py.File(path, "r", swmr=True) as f:
-        model_name = f["config"].attrs["model"]
-        if isinstance(model_name, bytes):
-            model_name = model_name.decode()
+    with h5py.File(args.run, "r", swmr=True) as f:
+        model_name = attr_text(f["config"].attrs, "model")
+        dataset = attr_text(f["config"].attrs, "dataset")
         ck = f["checkpoint"]  # external link to RUN.ckpt.h5:/checkpoint
         state = {name: torch.from_numpy(ds[()]) for name, ds in ck["model"].items()}
-    num_classes = state["fc2.bias" if model_name == "fmnist-cnn" else "linear.bias"].shape[0]
-    model = (FmnistCNN if model_name == "fmnist-cnn" else PreActResNet18)(num_classes=num_classes)
+    shape, num_classes = DATASETS[dataset]
+    model, _ = models.create(model_name, num_classes, shape)
     model.load_state_dict(state)  # strict: every name and shape must match
+    print(f"loaded {len(state)} tensors strictly into {model_name} {'x'.join(map(str, shape))}")
     model.eval()
-    images = read_idx(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(data_dir, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    correct = 0
+    if shape[0] != 1:
+        sys.exit(f"{args.run}: evaluates (Fashion-)MNIST runs only, not dataset {dataset}")
+    images = read_idx(os.path.join(args.data_dir, "t10k-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(args.data_dir, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
+    n = args.first if args.first > 0 else len(images)
+    x = torch.from_numpy(images[:n].astype(np.float32) / 255.0).unsqueeze(1)
     with torch.no_grad():
-        for i in range(0, len(x), 500):
-            pred = model(x[i:i + 500]).argmax(dim=1)
-            correct += int((pred == torch.from_numpy(labels[i:i + 500])).sum())
-    print(f"accuracy {100.0 * correct / len(x):.4f} {correct}/{len(x)}")
+        logits = torch.cat([model(x[i:i + 500]) for i in range(0, n, 500)])
+    correct = int((logits.argmax(dim=1) == torch.from_numpy(labels[:n])).sum())
+    if args.logits:
+        logits.numpy().astype("<f4").tofile(args.logits)
+    print(f"accuracy {100.0 * correct / n:.4f} {correct}/{n}")
 
 
 if __name__ == "__main__":
