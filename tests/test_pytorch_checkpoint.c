@@ -13,18 +13,7 @@
 
 #include <cmocka.h>
 
-static int run_capture(const char *cmd, char *out, size_t size) {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = 0;
-    out[0] = '\0';
-    char line[4096];
-    while (fgets(line, sizeof line, p)) { /* keep the last line */
-        n = strlen(line);
-        if (n < size) memcpy(out, line, n + 1);
-    }
-    return pclose(p);
-}
+#include "proc.h"
 
 static void test_checkpoint_same_accuracy_in_pytorch(void **state) {
     (void)state;
@@ -40,17 +29,19 @@ static void test_checkpoint_same_accuracy_in_pytorch(void **state) {
              "OMP_NUM_THREADS=1 %s train train_subset=2048 test_subset=64 epochs=1 threads=1 eval_attacks=clean "
              "run_id=r outdir=%s --quiet 2>&1",
              REGMIX_BINARY, dir);
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s eval %s/r.h5 --attacks clean --test-subset 0", REGMIX_BINARY, dir);
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     const char *p = strstr(out, "\"test_clean\":");
     assert_non_null(p);
     double ours = strtod(p + strlen("\"test_clean\":"), NULL);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../pytorch/eval_checkpoint.py %s/r.h5", REGMIX_TEST_DATA_DIR, dir);
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     double theirs = -1;
     int correct = -1, n = -1;
-    assert_int_equal(sscanf(out, "accuracy %lf %d/%d", &theirs, &correct, &n), 3);
+    const char *acc = strstr(out, "accuracy ");
+    assert_non_null(acc);
+    assert_int_equal(sscanf(acc, "accuracy %lf %d/%d", &theirs, &correct, &n), 3);
     assert_int_equal(n, 10000);
     double diff_images = (ours - theirs) / 100.0 * n;
     printf("  regmix eval: %.2f %%   PyTorch with the loaded checkpoint: %.2f %% (%d/%d); %+.0f images\n", ours,

@@ -12,12 +12,14 @@
 typedef struct {
     const char *model;
     int batch, threads, classes, iters, warmup;
+    int c, h, w; /* input image shape; 0: the model's usual dataset's */
 } bench_opts;
 
 static int bench_usage(FILE *out) {
-    fprintf(out, "usage: regmix bench [--model fmnist-cnn|preact-resnet18] [--batch B] [--threads T]\n"
-                 "                    [--classes K] [--iters N] [--warmup W]\n"
-                 "defaults: --model fmnist-cnn --batch 128 --threads 1 --classes 10 --iters 20 --warmup 3\n");
+    fprintf(out, "usage: regmix bench [--model fmnist-cnn|preact-resnet18|resnet18|wrn-D-W] [--shape CxHxW]\n"
+                 "                    [--batch B] [--threads T] [--classes K] [--iters N] [--warmup W]\n"
+                 "defaults: --model fmnist-cnn --batch 128 --threads 1 --classes 10 --iters 20 --warmup 3;\n"
+                 "--shape: 1x28x28 for fmnist-cnn, else 3x32x32 (any model takes any shape)\n");
     return out == stderr ? 2 : 0;
 }
 
@@ -29,6 +31,15 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
         return 0;
     }
     *out = (int)x;
+    return 1;
+}
+
+static int parse_shape(const char *v, bench_opts *o) {
+    char tail;
+    if (sscanf(v, "%dx%dx%d%c", &o->c, &o->h, &o->w, &tail) != 3 || o->c < 1 || o->h < 1 || o->w < 1) {
+        fprintf(stderr, "regmix bench: --shape expects CxHxW with positive integers (e.g. 1x28x28), got '%s'\n", v);
+        return 0;
+    }
     return 1;
 }
 
@@ -44,7 +55,7 @@ static rm_status run_pass(rm_net *net, rm_tape *tape, pass_kind kind, const floa
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_opts o = {"fmnist-cnn", 128, 1, 10, 20, 3};
+    bench_opts o = {"fmnist-cnn", 128, 1, 10, 20, 3, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return bench_usage(stdout);
@@ -55,6 +66,7 @@ int cmd_bench(int argc, char **argv) {
         const char *v = argv[++i];
         int ok = 1;
         if (!strcmp(a, "--model")) o.model = v;
+        else if (!strcmp(a, "--shape")) ok = parse_shape(v, &o);
         else if (!strcmp(a, "--batch")) ok = parse_int(a, v, 1, &o.batch);
         else if (!strcmp(a, "--threads")) ok = parse_int(a, v, 1, &o.threads);
         else if (!strcmp(a, "--classes")) ok = parse_int(a, v, 2, &o.classes);
@@ -67,10 +79,15 @@ int cmd_bench(int argc, char **argv) {
         if (!ok) return 2;
     }
     omp_set_num_threads(o.threads);
+    if (o.c == 0) {
+        int gray = !strcmp(o.model, "fmnist-cnn");
+        o.c = gray ? 1 : 3;
+        o.h = o.w = gray ? 28 : 32;
+    }
 
     rm_net *net = NULL;
     rm_tape *tape = NULL;
-    if (rm_net_create(o.model, o.classes, &net) != RM_OK || rm_tape_create(net, &tape) != RM_OK) {
+    if (rm_net_create(o.model, o.c, o.h, o.w, o.classes, &net) != RM_OK || rm_tape_create(net, &tape) != RM_OK) {
         fprintf(stderr, "regmix bench: %s\n", rm_error_message());
         rm_net_destroy(net);
         return 1;
@@ -89,8 +106,8 @@ int cmd_bench(int argc, char **argv) {
 
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
-    printf("# regmix bench --model %s --batch %d --threads %d --iters %d --warmup %d\n", o.model,
-           o.batch, o.threads, o.iters, o.warmup);
+    printf("# regmix bench --model %s --shape %dx%dx%d --batch %d --threads %d --iters %d --warmup %d\n",
+           o.model, o.c, o.h, o.w, o.batch, o.threads, o.iters, o.warmup);
     printf("# host %s, oneDNN %s, ISA %s, OpenMP threads %d\n", host, rm_dnnl_version(),
            rm_dnnl_isa(), omp_get_max_threads());
     double flops = rm_net_forward_flops(net);

@@ -91,15 +91,6 @@ static rm_status load_data(rm_trainer *t) {
     return RM_OK;
 }
 
-static rm_status check_shapes(rm_trainer *t) {
-    int c, h, w;
-    rm_net_input_shape(t->net, &c, &h, &w);
-    if (c != t->train.c || h != t->train.h || w != t->train.w)
-        return rm_fail(RM_ERR_ARG, "model %s takes %dx%dx%d images but dataset %s has %dx%dx%d",
-                       t->cfg.model, c, h, w, t->cfg.dataset, t->train.c, t->train.h, t->train.w);
-    return RM_OK;
-}
-
 static rm_status alloc_buffers(rm_trainer *t) {
     size_t n = (size_t)t->B * t->d;
     if (!(t->x = rm_alloc(n * sizeof(float))) || !(t->delta = rm_alloc(n * sizeof(float)))) return RM_ERR_NOMEM;
@@ -112,8 +103,8 @@ static rm_status setup(rm_trainer *t) {
     const rm_config *c = &t->cfg;
     if (c->threads > 0) omp_set_num_threads(c->threads);
     RM_TRY(load_data(t));
-    RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
-    RM_TRY(check_shapes(t));
+    /* every model takes the dataset's image shape */
+    RM_TRY(rm_net_create(c->model, t->train.c, t->train.h, t->train.w, t->train.num_classes, &t->net));
     rm_net_init(t->net, c->seed);
     t->K = t->train.num_classes;
     t->d = rm_net_input_size(t->net);
