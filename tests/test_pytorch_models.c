@@ -340,11 +340,6 @@ static void test_resnet18(void **state) {
     check_model("resnet18", "resnet18");
 }
 
-static void test_resnet18_fmnist_shape(void **state) {
-    (void)state;
-    check_model("resnet18_1x28x28", "resnet18");
-}
-
 /* one builder serves every wrn-D-W: a small one against PyTorch */
 static void test_wrn_10_2(void **state) {
     (void)state;
@@ -597,7 +592,6 @@ int main(void) {
         cmocka_unit_test(test_fmnist_cnn),
         cmocka_unit_test(test_preact_resnet18),
         cmocka_unit_test(test_resnet18),
-        cmocka_unit_test(test_resnet18_fmnist_shape),
         cmocka_unit_test(test_wrn_10_2),
         cmocka_unit_test(test_wrn_10_2_fmnist_shape),
         cmocka_unit_test(test_state_dict_shapes),

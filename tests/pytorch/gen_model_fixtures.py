@@ -46,7 +46,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.stateless import functional_call
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
@@ -54,15 +53,13 @@ import models  # noqa: E402
 BATCH = 4
 NUM_CLASSES = 10
 
-# (fixture name, model, input shape, samples per tensor at most, exact second pass:
-# see forward_passes)
+# (fixture name, model, input shape, samples per tensor at most)
 FIXTURES = [
-    ("fmnist-cnn", "fmnist-cnn", (1, 28, 28), 16384, False),
-    ("preact-resnet18", "preact-resnet18", (3, 32, 32), 16384, False),
-    ("resnet18", "resnet18", (3, 32, 32), 1024, False),
-    ("resnet18_1x28x28", "resnet18", (1, 28, 28), 1024, True),  # maps 28, 14, 7, 4
-    ("wrn-10-2", "wrn-10-2", (3, 32, 32), 1024, False),
-    ("wrn-10-2_1x28x28", "wrn-10-2", (1, 28, 28), 1024, False),  # maps 28, 14, 7
+    ("fmnist-cnn", "fmnist-cnn", (1, 28, 28), 16384),
+    ("preact-resnet18", "preact-resnet18", (3, 32, 32), 16384),
+    ("resnet18", "resnet18", (3, 32, 32), 1024),
+    ("wrn-10-2", "wrn-10-2", (3, 32, 32), 1024),
+    ("wrn-10-2_1x28x28", "wrn-10-2", (1, 28, 28), 1024),  # maps 28, 14, 7
 ]
 LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 5e-4
 
@@ -212,33 +209,24 @@ def build(name, shape):
     return models.create(name, NUM_CLASSES, shape)[0]
 
 
-def forward_passes(name, shape, init_sd, x, labels, exact=False):
-    """The three forward passes of run_sequence at input x, differentiable in x. The
-    second pass's weights (after one SGD step) depend on x too: exact=False treats them as
-    constants (cheap; enough for most fixtures), exact=True differentiates through them
-    (double backward: where moving x for the first pass keeps unsettling the second, the
-    1x28x28 input of resnet18 with 3x fewer pixels to move). -> ReLU inputs per pass."""
+def forward_passes(name, shape, init_sd, x, labels):
+    """The three forward passes of run_sequence at input x (differentiable in x; the
+    second pass's weights are treated as constants). -> ReLU inputs per pass."""
     passes = [[], [], []]
     m1 = build(name, shape)
     m1.double().load_state_dict(init_sd)
     m1.train()
     with record_relu_inputs(passes[0]):
         loss = F.cross_entropy(m1(x), labels)
-    grads = torch.autograd.grad(loss, list(m1.parameters()), retain_graph=True, create_graph=exact)
+    grads = torch.autograd.grad(loss, list(m1.parameters()), retain_graph=True)
     m2 = build(name, shape)
     m2.double().load_state_dict(m1.state_dict())
     m2.train()
-    # first SGD step: the momentum buffer is just grad + wd * w
-    if exact:
-        stepped = {k: p - LR * (g + WEIGHT_DECAY * p) for (k, p), g in zip(m2.named_parameters(), grads)}
-        with record_relu_inputs(passes[1]):
-            functional_call(m2, stepped, (x,))
-    else:
-        with torch.no_grad():
-            for p, g in zip(m2.parameters(), grads):
-                p -= LR * (g + WEIGHT_DECAY * p)
-        with record_relu_inputs(passes[1]):
-            m2(x)
+    with torch.no_grad():  # first SGD step: the momentum buffer is just grad + wd * w
+        for p, g in zip(m2.parameters(), grads):
+            p -= LR * (g + WEIGHT_DECAY * p)
+    with record_relu_inputs(passes[1]):
+        m2(x)
     m3 = build(name, shape)
     m3.double().load_state_dict(init_sd)
     m3.eval()
@@ -247,7 +235,7 @@ def forward_passes(name, shape, init_sd, x, labels, exact=False):
     return passes
 
 
-def repair_input(name, shape, x0, labels, exact=False, margins=MARGINS, max_iter=400):
+def repair_input(name, shape, x0, labels, margins=MARGINS, max_iter=400):
     """Moves x0 (float64 holding float32 values) until every branch margin is met;
     Polyak steps on the hinge penalty, x rounded to float32 after every step so the
     final check holds for the exact input the fixture stores."""
@@ -261,7 +249,7 @@ def repair_input(name, shape, x0, labels, exact=False, margins=MARGINS, max_iter
     for it in range(max_iter + 1):
         xv = x.clone().requires_grad_(True)
         penalties, report = [], []
-        for outs, tau in zip(forward_passes(name, shape, init_sd, xv, labels, exact), margins):
+        for outs, tau in zip(forward_passes(name, shape, init_sd, xv, labels), margins):
             p, under, least = branch_margins(outs, tau)
             penalties.append(p)
             report.append((under, least))
@@ -518,7 +506,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)  # nothing random is used; set anyway
-    for fixture, name, shape, max_samples, exact in FIXTURES:
+    for fixture, name, shape, max_samples in FIXTURES:
         if fixture not in args.fixtures:
             continue
         t0 = time.perf_counter()
@@ -526,7 +514,7 @@ def main():
         x_np, labels_np = make_input(shape)
         x0 = torch.from_numpy(x_np.astype(np.float64))
         labels = torch.from_numpy(labels_np)
-        x, iters = repair_input(name, shape, x0, labels, exact)
+        x, iters = repair_input(name, shape, x0, labels)
         print("%s: input moved by at most %.2e from the formula (%d margin-repair steps, %.1f s)"
               % (fixture, (x - x0).abs().max().item(), iters, time.perf_counter() - t0))
         recs = run_sequence(name, shape, torch.float64, x, labels)
