@@ -39,7 +39,7 @@ typedef struct {
 
 static int setup(void **state) {
     fixture *f = rm_alloc(sizeof *f);
-    assert_int_equal(rm_net_create("tiny:conv", K, &f->net), RM_OK);
+    assert_int_equal(rm_net_create("tiny:conv", 3, 6, 6, K, &f->net), RM_OK);
     rm_net_init(f->net, 7);
     f->d = rm_net_input_size(f->net);
     assert_int_equal(rm_attacker_create(f->net, NB, &f->a), RM_OK);
@@ -239,7 +239,7 @@ static double needed(const double *w, const float *x, size_t d, double m) {
 static void test_linear_model_exact(void **state) {
     (void)state;
     rm_net *net;
-    assert_int_equal(rm_net_create("tiny:linear", LK, &net), RM_OK);
+    assert_int_equal(rm_net_create("tiny:linear", 3, 6, 6, LK, &net), RM_OK);
     rm_net_init(net, 21);
     const size_t d = rm_net_input_size(net);
     rm_param *fc_w = rm_net_find_param(net, "fc.weight"), *fc_b = rm_net_find_param(net, "fc.bias");
@@ -403,7 +403,7 @@ static void test_argument_errors(void **state) {
     /* APGD-T needs 4 classes */
     rm_net *net3;
     rm_attacker *a3;
-    assert_int_equal(rm_net_create("tiny:conv", 3, &net3), RM_OK);
+    assert_int_equal(rm_net_create("tiny:conv", 3, 6, 6, 3, &net3), RM_OK);
     assert_int_equal(rm_attacker_create(net3, 2, &a3), RM_OK);
     int32_t y3[2] = {0, 1};
     assert_int_equal(rm_autoattack(a3, RM_MODE_EVAL, f->x, y3, 2, 0.1f, RM_AA_APGD_T, &p, &r, delta, rob, NULL),

@@ -31,7 +31,7 @@ static void test_fashion_attacks(void **state) {
     assert_true(ds.n >= TB * STEPS + NEVAL);
     double t0 = rm_now_seconds();
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", K, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
     rm_net_init(net, 12);
     const size_t d = rm_net_input_size(net);
     rm_tape *tape;

@@ -58,10 +58,10 @@ static double cw_gap(const float *z, int y) {
     return (double)best - second;
 }
 
-static int check_objectives(const char *model, rm_mode mode, int B, size_t stride) {
+static int check_objectives(const char *model, int C, rm_mode mode, int B, size_t stride) {
     printf("%s, %s mode, batch %d\n", model, mode == RM_MODE_TRAIN ? "train" : "eval", B);
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    assert_int_equal(rm_net_create(model, C, 6, 6, K, &net), RM_OK);
     rm_net_init(net, 5);
     rm_attacker *a;
     assert_int_equal(rm_attacker_create(net, B, &a), RM_OK);
@@ -118,15 +118,15 @@ static int check_objectives(const char *model, rm_mode mode, int B, size_t strid
 
 static void test_gradient_conv_eval(void **s) {
     (void)s;
-    assert_true(check_objectives("tiny:conv", RM_MODE_EVAL, 3, 1));
+    assert_true(check_objectives("tiny:conv", 3, RM_MODE_EVAL, 3, 1));
 }
 static void test_gradient_bn_train(void **s) {
     (void)s;
-    assert_true(check_objectives("tiny:bn", RM_MODE_TRAIN, 3, 1));
+    assert_true(check_objectives("tiny:bn", 16, RM_MODE_TRAIN, 3, 1));
 }
 static void test_gradient_linear_train(void **s) {
     (void)s;
-    assert_true(check_objectives("tiny:linear", RM_MODE_TRAIN, 2, 1));
+    assert_true(check_objectives("tiny:linear", 3, RM_MODE_TRAIN, 2, 1));
 }
 
 /* ---- FGSM against finite differences of an independent cross-entropy ---- */
@@ -160,7 +160,7 @@ static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ?
 static void fgsm_case(int random_start) {
     enum { B = 2 };
     rm_net *net;
-    assert_int_equal(rm_net_create("tiny:conv", K, &net), RM_OK); /* conv + linear: smooth */
+    assert_int_equal(rm_net_create("tiny:conv", 3, 6, 6, K, &net), RM_OK); /* conv + linear: smooth */
     rm_net_init(net, 17);
     rm_attacker *a;
     assert_int_equal(rm_attacker_create(net, B, &a), RM_OK);

@@ -38,7 +38,7 @@ typedef struct {
 
 static int setup(void **state) {
     fixture *f = rm_alloc(sizeof *f);
-    assert_int_equal(rm_net_create(MODEL, K, &f->net), RM_OK);
+    assert_int_equal(rm_net_create(MODEL, 16, 6, 6, K, &f->net), RM_OK);
     rm_net_init(f->net, 1);
     f->d = rm_net_input_size(f->net);
     assert_int_equal(rm_attacker_create(f->net, NB, &f->a), RM_OK);
@@ -163,7 +163,7 @@ static void test_outputs_inside_ball_and_box(void **state) {
     (void)state;
     enum { B = 4 };
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     rm_net_init(net, 3);
     rm_attacker *a;
     assert_int_equal(rm_attacker_create(net, B, &a), RM_OK);

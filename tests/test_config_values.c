@@ -138,7 +138,7 @@ static void test_setting_table(void **state) {
     rm_config_setting_range(i_epochs, text, sizeof text);
     assert_string_equal(text, "integer >= 1");
     rm_config_setting_range(i_model, text, sizeof text);
-    assert_string_equal(text, "fmnist-cnn | preact-resnet18");
+    assert_string_equal(text, "fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W (D = 6n+4 >= 10, W = 1..32)");
 }
 
 static void test_parse_number_good(void **state) {
@@ -322,7 +322,16 @@ static void test_enum_and_range_errors(void **state) {
     struct {
         const char *key, *value, *frag;
     } cases[] = {
-        {"model", "resnet", "cl: model: unknown value 'resnet' (expected fmnist-cnn | preact-resnet18)"},
+        {"model", "resnet", "cl: model: unknown value 'resnet' (expected fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W (D = 6n+4 >= 10, W = 1..32)); did you mean 'resnet18'?"},
+        {"model", "wrn-33-10", "cl: model: 'wrn-33-10': depth 33 is not 6n+4 with n >= 1 (10, 16, 22, 28, 34, 40, ...)"},
+        {"model", "wrn-4-1", "model: 'wrn-4-1': depth 4 is not 6n+4 with n >= 1"},
+        {"model", "wrn-148-1", "model: 'wrn-148-1': depth 148 is larger than 142, the deepest the engine holds"},
+        {"model", "wrn-34-0", "model: 'wrn-34-0': widen factor 0 is not in 1..32"},
+        {"model", "wrn-34-33", "model: 'wrn-34-33': widen factor 33 is not in 1..32"},
+        {"model", "wrn-34", "model: 'wrn-34': expected wrn-D-W with a depth D and a widen factor W"},
+        {"model", "wrn-034-10", "model: 'wrn-034-10': expected wrn-D-W"},
+        {"model", "wrn-34-10x", "model: 'wrn-34-10x': expected wrn-D-W"},
+        {"model", "wrn-34-+10", "model: 'wrn-34-+10': expected wrn-D-W"},
         {"dataset", "cifar", "dataset: unknown value 'cifar' (expected fashion-mnist | mnist | cifar10 | cifar100)"},
         {"method", "pgdat", "method: unknown value 'pgdat' (expected pgi | fgsm-rs | pgd-at | trades | pgk); did you mean 'pgd-at'?"},
         {"reg", "mixup", "reg: unknown value 'mixup' (expected none | mse | amr | agr | regmix)"},
@@ -376,18 +385,22 @@ static void test_validate_cross_field(void **state) {
     (void)state;
     rm_config c;
     rm_config_defaults(&c);
-    EXPECT_OK(rm_config_set(&c, "dataset", "cifar10", NULL));
-    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "model fmnist-cnn takes 1x28x28 images");
-    rm_config_validate(&c);
-    assert_non_null(strstr(rm_error_message(), "not dataset cifar10"));
-    rm_error_clear();
-    EXPECT_OK(rm_config_set(&c, "model", "preact-resnet18", NULL));
-    EXPECT_OK(rm_config_validate(&c));
-    EXPECT_OK(rm_config_set(&c, "dataset", "cifar100", NULL));
-    EXPECT_OK(rm_config_validate(&c));
-    EXPECT_OK(rm_config_set(&c, "dataset", "mnist", NULL));
-    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "model preact-resnet18 takes 3x32x32 images");
+    /* every model takes every dataset's image shape */
+    static const char *const models[] = {"fmnist-cnn", "preact-resnet18", "resnet18", "wrn-34-10", "wrn-10-1",
+                                         "wrn-142-32"};
+    static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100"};
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++)
+        for (size_t d = 0; d < sizeof datasets / sizeof *datasets; d++) {
+            EXPECT_OK(rm_config_set(&c, "model", models[m], NULL));
+            EXPECT_OK(rm_config_set(&c, "dataset", datasets[d], NULL));
+            EXPECT_OK(rm_config_validate(&c));
+        }
     EXPECT_OK(rm_config_set(&c, "model", "fmnist-cnn", NULL));
+    EXPECT_OK(rm_config_set(&c, "dataset", "mnist", NULL));
+    /* a hand-filled struct is checked again */
+    snprintf(c.model, sizeof c.model, "wrn-33-10");
+    EXPECT_ERR(rm_config_validate(&c), RM_ERR_ARG, "model: 'wrn-33-10': depth 33 is not 6n+4");
+    snprintf(c.model, sizeof c.model, "fmnist-cnn");
     EXPECT_OK(rm_config_validate(&c));
 
     /* regularisers belong to pgi / fgsm-rs */

@@ -148,7 +148,9 @@ static void test_load_errors_with_lines(void **state) {
                     "lamda: 3\n",
                     RM_ERR_ARG, "run.yaml:3: unknown setting 'lamda' (did you mean 'lambda'?)");
     EXPECT_FILE_ERR("epochs: 2\nmodel: resnet\n", RM_ERR_ARG,
-                    "run.yaml:2: model: unknown value 'resnet' (expected fmnist-cnn | preact-resnet18)");
+                    "run.yaml:2: model: unknown value 'resnet' (expected fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W (D = 6n+4 >= 10, W = 1..32)); did you mean 'resnet18'?");
+    EXPECT_FILE_ERR("epochs: 2\nmodel: wrn-33-10\n", RM_ERR_ARG,
+                    "run.yaml:2: model: 'wrn-33-10': depth 33 is not 6n+4 with n >= 1 (10, 16, 22, 28, 34, 40, ...)");
     EXPECT_FILE_ERR("epochs: 2\neps: 2\n", RM_ERR_ARG, "run.yaml:2: eps: 2 is out of range (number in [0, 1])");
     EXPECT_FILE_ERR("epochs: 3.5\n", RM_ERR_ARG, "run.yaml:1: epochs: expected an integer, got '3.5'");
     EXPECT_FILE_ERR("eps: 0.1\n"

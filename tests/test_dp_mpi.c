@@ -82,7 +82,7 @@ typedef struct {
 /* One training-mode forward + backward (weights and input) on fixed data. */
 static void one_pass(int synced, pass_result *out) {
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", K, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
     rm_net_init(net, 7);
     if (synced) rm_net_set_allreduce(net, identity_allreduce, NULL);
     rm_tape *tape;
@@ -317,7 +317,7 @@ static int run_sweep(const char *dir, int ranks) {
  * the parameters' SGD momentum buffers of two checkpoints after `steps` steps. */
 static double compare_checkpoints(const char *run_a, const char *run_b, long steps) {
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     size_t np;
     rm_param *p = rm_net_params(net, &np);
     rm_checkpoint_reader *ra, *rb;

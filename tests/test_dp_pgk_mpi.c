@@ -131,7 +131,7 @@ static void test_pgk_one_step_two_ranks_equal_one_rank(void **state) {
     run_path(pa, sizeof pa, one);
     run_path(pb, sizeof pb, two);
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     rm_checkpoint_reader *ra, *rb;
     rm_checkpoint_meta ma, mb;
     assert_int_equal(rm_checkpoint_open(pa, &ra, &ma), RM_OK);

@@ -84,6 +84,14 @@ static void run_pass(const char *model, rm_precision prec, rm_mode mode, pass_ou
     run_pass_sync(model, prec, mode, 0, o);
 }
 
+/* The image shape the model was written for: 1x28x28 (fmnist-cnn), 32x32x32 (tiny:wino,
+ * Winograd-sized), else 3x32x32. */
+static void usual_shape(const char *model, int *c, int *h, int *w) {
+    if (!strcmp(model, "fmnist-cnn")) *c = 1, *h = *w = 28;
+    else if (!strcmp(model, "tiny:wino")) *c = 32, *h = *w = 32;
+    else *c = 3, *h = *w = 32;
+}
+
 /* synced: batch norm through the data-parallel path (bn_sync.c) with a group of one */
 static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, pass_out *o) {
     fixture_file *fx = model_fixture(model);
@@ -93,7 +101,9 @@ static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, in
     assert_int_equal(xin->stride, 1);
     int B = (int)lab->numel;
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    int c, h, w;
+    usual_shape(model, &c, &h, &w);
+    assert_int_equal(rm_net_create(model, c, h, w, K, &net), RM_OK);
     fixture_fill_params(net);
     assert_int_equal(rm_net_set_precision(net, prec), RM_OK);
     if (synced) rm_net_set_allreduce(net, identity_allreduce, NULL);

@@ -16,9 +16,9 @@
 enum { B = 8, K = 10, STEPS = 3 };
 
 /* Trains STEPS steps of plain CE from seed `seed`; returns a copy of every tensor. */
-static float *train_copy(const char *model, uint64_t seed, size_t *total) {
+static float *train_copy(const char *model, int C, int H, uint64_t seed, size_t *total) {
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    assert_int_equal(rm_net_create(model, C, H, H, K, &net), RM_OK);
     rm_net_init(net, seed);
     size_t np;
     rm_param *p = rm_net_params(net, &np);
@@ -56,9 +56,10 @@ static float *train_copy(const char *model, uint64_t seed, size_t *total) {
     return copy;
 }
 
-static void check_model(const char *model) {
+static void check_model(const char *model, int C, int H) {
     size_t n1, n2, n3;
-    float *a = train_copy(model, 11, &n1), *b = train_copy(model, 11, &n2), *c = train_copy(model, 12, &n3);
+    float *a = train_copy(model, C, H, 11, &n1), *b = train_copy(model, C, H, 11, &n2),
+          *c = train_copy(model, C, H, 12, &n3);
     assert_int_equal(n1, n2);
     size_t differ_same = 0, differ_other = 0;
     for (size_t i = 0; i < n1; i++) {
@@ -74,13 +75,16 @@ static void check_model(const char *model) {
     rm_free(c);
 }
 
-static void test_fmnist_cnn_bit_identical(void **s) { (void)s; check_model("fmnist-cnn"); }
-static void test_preact_resnet18_bit_identical(void **s) { (void)s; check_model("preact-resnet18"); }
+static void test_fmnist_cnn_bit_identical(void **s) { (void)s; check_model("fmnist-cnn", 1, 28); }
+static void test_preact_resnet18_bit_identical(void **s) { (void)s; check_model("preact-resnet18", 3, 32); }
+/* normal (TRADES) initialisation, on a Fashion-MNIST-shaped input */
+static void test_wrn_bit_identical(void **s) { (void)s; check_model("wrn-10-2", 1, 28); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fmnist_cnn_bit_identical),
         cmocka_unit_test(test_preact_resnet18_bit_identical),
+        cmocka_unit_test(test_wrn_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

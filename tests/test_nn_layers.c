@@ -51,10 +51,10 @@ static void randomise_bn(rm_net *net, rm_rng *r) {
     rm_net_params_changed(net);
 }
 
-static int check_model(const char *model, rm_mode mode, int batch) {
+static int check_model(const char *model, int C, rm_mode mode, int batch) {
     printf("%s, %s mode, batch %d\n", model, mode == RM_MODE_TRAIN ? "train" : "eval", batch);
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    assert_int_equal(rm_net_create(model, C, 6, 6, K, &net), RM_OK);
     rm_net_init(net, 7);
     rm_rng r;
     rm_rng_seed(&r, 42 + (uint64_t)batch);
@@ -132,34 +132,35 @@ static int check_model(const char *model, rm_mode mode, int batch) {
     return ok;
 }
 
-static void check_layer(const char *model) {
+/* C input channels, on 6x6 images */
+static void check_layer(const char *model, int C) {
     static const rm_mode modes[2] = {RM_MODE_TRAIN, RM_MODE_EVAL};
     static const int batches[2] = {1, 3};
     int ok = 1;
     for (int m = 0; m < 2; m++)
-        for (int b = 0; b < 2; b++) ok &= check_model(model, modes[m], batches[b]);
+        for (int b = 0; b < 2; b++) ok &= check_model(model, C, modes[m], batches[b]);
     assert_true(ok);
 }
 
-static void test_conv(void **s) { (void)s; check_layer("tiny:conv"); }
-static void test_conv16_stride2(void **s) { (void)s; check_layer("tiny:conv16"); }
-static void test_conv1x1(void **s) { (void)s; check_layer("tiny:conv1x1"); }
-static void test_batchnorm(void **s) { (void)s; check_layer("tiny:bn"); }
+static void test_conv(void **s) { (void)s; check_layer("tiny:conv", 3); }
+static void test_conv16_stride2(void **s) { (void)s; check_layer("tiny:conv16", 16); }
+static void test_conv1x1(void **s) { (void)s; check_layer("tiny:conv1x1", 16); }
+static void test_batchnorm(void **s) { (void)s; check_layer("tiny:bn", 16); }
 /* the engine fuses a ReLU that alone reads a batch norm's output into the batch norm */
-static void test_batchnorm_relu(void **s) { (void)s; check_layer("tiny:bnrelu"); }
-static void test_relu(void **s) { (void)s; check_layer("tiny:relu"); }
-static void test_maxpool(void **s) { (void)s; check_layer("tiny:maxpool"); }
-static void test_avgpool(void **s) { (void)s; check_layer("tiny:avgpool"); }
-static void test_global_avgpool(void **s) { (void)s; check_layer("tiny:gap"); }
-static void test_linear(void **s) { (void)s; check_layer("tiny:linear"); }
-static void test_residual_add(void **s) { (void)s; check_layer("tiny:add"); }
+static void test_batchnorm_relu(void **s) { (void)s; check_layer("tiny:bnrelu", 16); }
+static void test_relu(void **s) { (void)s; check_layer("tiny:relu", 3); }
+static void test_maxpool(void **s) { (void)s; check_layer("tiny:maxpool", 16); }
+static void test_avgpool(void **s) { (void)s; check_layer("tiny:avgpool", 16); }
+static void test_global_avgpool(void **s) { (void)s; check_layer("tiny:gap", 16); }
+static void test_linear(void **s) { (void)s; check_layer("tiny:linear", 3); }
+static void test_residual_add(void **s) { (void)s; check_layer("tiny:add", 16); }
 
 /* Two tapes of different inputs: backward through both accumulates exactly the sum of
  * the weight gradients of the two passes taken separately. */
 static void test_two_tapes_sum(void **state) {
     (void)state;
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     rm_net_init(net, 3);
     int B = 4;
     size_t nx = (size_t)B * rm_net_input_size(net);

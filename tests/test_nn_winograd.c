@@ -44,11 +44,21 @@ static double max_rel(const float *a, const float *ref, size_t n) {
     return m > 0 ? d / m : d;
 }
 
+/* The image shape the model was written for: 1x28x28 (fmnist-cnn), 32x32x32 (tiny:wino,
+ * Winograd-sized), else 3x32x32. */
+static void usual_shape(const char *model, int *c, int *h, int *w) {
+    if (!strcmp(model, "fmnist-cnn")) *c = 1, *h = *w = 28;
+    else if (!strcmp(model, "tiny:wino")) *c = 32, *h = *w = 32;
+    else *c = 3, *h = *w = 32;
+}
+
 /* Forward + backward (input and weights) in inference mode over `chunk` images at a
  * time; the weight gradients of the chunks add up. */
 static void run(const char *model, int chunk, result *r, char *kernels, size_t ksize) {
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    int c, h, w;
+    usual_shape(model, &c, &h, &w);
+    assert_int_equal(rm_net_create(model, c, h, w, K, &net), RM_OK);
     fixture_fill_params(net);
     assert_int_equal(rm_net_conv_kernels(net, chunk, kernels, ksize), RM_OK);
     rm_tape *tape;
@@ -89,7 +99,9 @@ static void run(const char *model, int chunk, result *r, char *kernels, size_t k
 /* per-parameter comparison of the concatenated weight gradients */
 static double worst_grad(const char *model, const float *a, const float *ref) {
     rm_net *net;
-    assert_int_equal(rm_net_create(model, K, &net), RM_OK);
+    int c, h, w;
+    usual_shape(model, &c, &h, &w);
+    assert_int_equal(rm_net_create(model, c, h, w, K, &net), RM_OK);
     size_t np, at = 0;
     rm_param *p = rm_net_params(net, &np);
     double worst = 0;

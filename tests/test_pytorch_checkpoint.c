@@ -17,18 +17,7 @@
 
 #include <cmocka.h>
 
-static int run_capture(const char *cmd, char *out, size_t size) {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = 0;
-    out[0] = '\0';
-    char line[4096];
-    while (fgets(line, sizeof line, p)) { /* keep the last line */
-        n = strlen(line);
-        if (n < size) memcpy(out, line, n + 1);
-    }
-    return pclose(p);
-}
+#include "proc.h"
 
 /* regmix eval RUN --model M --test-subset 0 (M NULL: no option): accuracy (%) from the
  * JSON line, which also names the model */
@@ -36,7 +25,7 @@ static double regmix_eval(const char *run, const char *model) {
     char cmd[2048], out[4096], want[64];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s eval %s --attacks clean --test-subset 0%s%s", REGMIX_BINARY, run,
              model ? " --model " : "", model ? model : "");
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     snprintf(want, sizeof want, "\"model\":\"%s\"", model ? model : "ema");
     assert_non_null(strstr(out, want));
     const char *p = strstr(out, "\"test_clean\":");
@@ -49,7 +38,7 @@ static double pytorch_eval(const char *run, const char *model, int *n) {
     char cmd[2048], out[4096], which[16];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../pytorch/eval_checkpoint.py %s%s%s", REGMIX_TEST_DATA_DIR, run,
              model ? " --model " : "", model ? model : "");
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     double theirs = -1;
     int correct = -1;
     assert_int_equal(sscanf(out, "accuracy %lf %d/%d model %15s", &theirs, &correct, n, which), 4);
@@ -71,7 +60,7 @@ static void test_checkpoint_same_accuracy_in_pytorch(void **state) {
              "OMP_NUM_THREADS=1 %s train method=pgk train_subset=2048 test_subset=64 epochs=1 threads=1 "
              "eval_attacks=clean run_id=r outdir=%s --quiet 2>&1",
              REGMIX_BINARY, dir);
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     char run[256];
     snprintf(run, sizeof run, "%s/r.h5", dir);
     const char *models[] = {NULL, "ema", "student"};
@@ -93,9 +82,9 @@ static void test_checkpoint_same_accuracy_in_pytorch(void **state) {
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=1 %s train train_subset=256 test_subset=64 epochs=1 threads=1 eval_attacks=clean "
              "run_id=plain outdir=%s --quiet 2>&1", REGMIX_BINARY, dir);
-    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     snprintf(cmd, sizeof cmd, "%s eval %s/plain.h5 --attacks clean --model ema 2>&1", REGMIX_BINARY, dir);
-    int rc = run_capture(cmd, out, sizeof out);
+    int rc = rm_test_run_capture(cmd, out, sizeof out);
     printf("  --model ema without an EMA: exit %d: %s", WEXITSTATUS(rc), out);
     assert_int_equal(WEXITSTATUS(rc), 2);
     assert_non_null(strstr(out, "has no EMA model"));

@@ -1,7 +1,10 @@
-/* The training engine against PyTorch, in the style of llm.c's test_gpt2: both models,
- * weights from the shared hash formula (tests/support/fixture.c), references computed in
- * float64 by tests/pytorch/gen_model_fixtures.py. Every tensor's max difference is printed;
- * each model ends with one verdict line.
+/* The training engine against PyTorch, in the style of llm.c's test_gpt2: every model,
+ * on the input shape its fixture holds, weights from the shared hash formula
+ * (tests/support/fixture.c), references computed in float64 by
+ * tests/pytorch/gen_model_fixtures.py. Every tensor's max difference is printed; each
+ * fixture ends with one verdict line. Also: the state_dict names and shapes of models too
+ * big for a fixture (wrn-34-10) and of models on other image shapes, and one
+ * forward/backward of wrn-34-10.
  *
  * Sequence (batch 4), as in the generator:
  *   train forward -> logits, mean CE; backward (input + weights) -> dx, every weight
@@ -45,6 +48,7 @@
 
 typedef struct {
     const char *model;
+    int c, h, w; /* input image shape: the fixture's "input" record is (BATCH, c, h, w) */
     fixture_file *fx;
     int checked, bad; /* tensors compared / failed */
 } run;
@@ -171,7 +175,7 @@ static double cross_entropy(const float *logits, const int *labels, int batch, i
 
 static rm_net *fresh_net(run *r) {
     rm_net *net = NULL;
-    CHECK_OK(rm_net_create(r->model, NUM_CLASSES, &net));
+    CHECK_OK(rm_net_create(r->model, r->c, r->h, r->w, NUM_CLASSES, &net));
     fixture_fill_params(net);
     return net;
 }
@@ -295,18 +299,25 @@ static void eval_sequence(run *r) {
     free(dlogits);
 }
 
-static void check_model(const char *model) {
+/* fixture: tests/data/model_<fixture>.rmfx, a reference run of `model` */
+static void check_model(const char *fixture, const char *model) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/model_%s.rmfx", REGMIX_TEST_DATA_DIR, model);
+    snprintf(path, sizeof path, "%s/model_%s.rmfx", REGMIX_TEST_DATA_DIR, fixture);
     run r = {.model = model};
+    rm_error_clear(); /* the first error wins: start clean */
     CHECK_OK(fixture_load(path, &r.fx));
-    printf("[%s] %s: %zu records\n", model, path, r.fx->count);
+    const fixture_record *in = fixture_find(r.fx, "input");
+    assert_non_null(in);
+    assert_int_equal(in->ndim, 4);
+    assert_int_equal(in->dims[0], BATCH);
+    r.c = (int)in->dims[1], r.h = (int)in->dims[2], r.w = (int)in->dims[3];
+    printf("[%s] %s on %dx%dx%d images, %s: %zu records\n", fixture, model, r.c, r.h, r.w, path, r.fx->count);
     double t0 = rm_now_seconds();
     train_sequence(&r);
     eval_sequence(&r);
     size_t unused = fixture_report_unused(r.fx);
     tally(&r, unused == 0);
-    printf("[%s] %s: %d of %d checks OK (%.2f s)%s\n", model, r.bad == 0 ? "OK" : "NOT OK",
+    printf("[%s] %s: %d of %d checks OK (%.2f s)%s\n", fixture, r.bad == 0 ? "OK" : "NOT OK",
            r.checked - r.bad, r.checked, rm_now_seconds() - t0,
            unused ? ", some fixture records never compared" : "");
     fflush(stdout);
@@ -316,12 +327,214 @@ static void check_model(const char *model) {
 
 static void test_fmnist_cnn(void **state) {
     (void)state;
-    check_model("fmnist-cnn");
+    check_model("fmnist-cnn", "fmnist-cnn");
 }
 
 static void test_preact_resnet18(void **state) {
     (void)state;
-    check_model("preact-resnet18");
+    check_model("preact-resnet18", "preact-resnet18");
+}
+
+static void test_resnet18(void **state) {
+    (void)state;
+    check_model("resnet18", "resnet18");
+}
+
+/* one builder serves every wrn-D-W: a small one against PyTorch */
+static void test_wrn_10_2(void **state) {
+    (void)state;
+    check_model("wrn-10-2", "wrn-10-2");
+}
+
+static void test_wrn_10_2_fmnist_shape(void **state) {
+    (void)state;
+    check_model("wrn-10-2_1x28x28", "wrn-10-2");
+}
+
+/* wrn-34-10 on CIFAR-10, by hand (tests/pytorch/gen_model_fixtures.py, SHAPES) and by
+ * PyTorch's count of its twin: the shapes test below checks both agree with the net. */
+#define WRN_34_10_WEIGHTS 46160474
+
+/* tests/data/model_shapes.rmfx: per (model, input shape, classes) the PyTorch twin's
+ * state_dict, one record "sd:<model>:<C>x<H>x<W>:<classes>:<entry>" per entry in order,
+ * with its shape and the value 1 for a buffer, 0 for a parameter. The net built for the
+ * same arguments must list exactly these, in this order. */
+static void test_state_dict_shapes(void **state) {
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model_shapes.rmfx", REGMIX_TEST_DATA_DIR);
+    fixture_file *fx = NULL;
+    rm_error_clear();
+    CHECK_OK(fixture_load(path, &fx));
+    int groups = 0, bad_groups = 0;
+    int64_t wrn_34_10_weights = -1;
+    for (size_t i = 0; i < fx->count;) {
+        char model[64], head[160];
+        int c, h, w, k, used = 0;
+        const char *name = fx->records[i].name;
+        if (sscanf(name, "sd:%63[^:]:%dx%dx%d:%d:%n", model, &c, &h, &w, &k, &used) != 5 || used == 0)
+            fail_msg("%s: record '%s' is not sd:<model>:<C>x<H>x<W>:<classes>:<entry>", path, name);
+        snprintf(head, sizeof head, "%.*s", used, name);
+        rm_net *net = NULL;
+        if (rm_net_create(model, c, h, w, k, &net) != RM_OK) fail_msg("%s: %s", head, rm_error_message());
+        size_t n, j = 0, problems = 0;
+        int64_t weights = 0;
+        rm_param *p = rm_net_params(net, &n);
+        for (; i < fx->count && !strncmp(fx->records[i].name, head, (size_t)used); i++, j++) {
+            const fixture_record *rec = fixture_find(fx, fx->records[i].name);
+            const char *entry = rec->name + used;
+            int same = j < n && !strcmp(p[j].name, entry) && rec->ndim == p[j].ndim &&
+                       rec->count == 1 && (rec->data[0] != 0.0f) == (p[j].is_buffer != 0);
+            for (int d = 0; same && d < rec->ndim; d++) same = rec->dims[d] == p[j].dims[d];
+            if (!same) {
+                printf("  %s: PyTorch entry %zu \"%s\" differs from the net's (\"%s\")\n", head, j, entry,
+                       j < n ? p[j].name : "none");
+                problems++;
+            }
+        }
+        for (size_t q = 0; q < n; q++)
+            if (!p[q].is_buffer) weights += (int64_t)p[q].numel;
+        problems += j != n;
+        printf("  %-32s %3zu state_dict entries (PyTorch %3zu), %9lld weights: %s\n", head, n, j,
+               (long long)weights, problems ? "NOT OK" : "OK");
+        if (!strcmp(head, "sd:wrn-34-10:3x32x32:10:")) wrn_34_10_weights = weights;
+        groups++;
+        bad_groups += problems != 0;
+        rm_net_destroy(net);
+    }
+    fixture_free(fx);
+    printf("  wrn-34-10 on CIFAR-10: %lld weights (by hand: %d)\n", (long long)wrn_34_10_weights,
+           WRN_34_10_WEIGHTS);
+    assert_true(groups >= 6);
+    assert_int_equal(bad_groups, 0);
+    assert_int_equal(wrn_34_10_weights, WRN_34_10_WEIGHTS);
+}
+
+/* mean CE of a train-mode forward */
+static double ce_of(rm_net *net, rm_tape *tape, const float *x, const int *y, int batch, float *logits,
+                    float *dlogits) {
+    CHECK_OK(rm_net_forward(net, tape, RM_MODE_TRAIN, x, batch, logits));
+    return cross_entropy(logits, y, batch, NUM_CLASSES, dlogits);
+}
+
+/* the directional checks: cur = base + t dir (the input, or all weights concatenated) */
+typedef struct {
+    float *base, *cur, *dir;
+    size_t n;
+} line;
+
+static void line_set(line *l, double t) {
+    for (size_t i = 0; i < l->n; i++) l->cur[i] = (float)((double)l->base[i] + t * (double)l->dir[i]);
+}
+
+/* the weights of the net <-> one flat array */
+static size_t weights_copy(rm_net *net, float *flat, int to_net) {
+    size_t n, off = 0;
+    rm_param *p = rm_net_params(net, &n);
+    for (size_t k = 0; k < n; k++) {
+        if (p[k].is_buffer) continue;
+        if (flat && to_net) memcpy(p[k].data, flat + off, p[k].numel * sizeof(float));
+        else if (flat) memcpy(flat + off, p[k].data, p[k].numel * sizeof(float));
+        off += p[k].numel;
+    }
+    if (flat && to_net) rm_net_params_changed(net);
+    return off;
+}
+
+static double unit_direction(float *dir, const float *g, size_t n) {
+    double norm = 0.0;
+    for (size_t i = 0; i < n; i++) norm += (double)g[i] * g[i];
+    norm = sqrt(norm);
+    for (size_t i = 0; i < n; i++) dir[i] = (float)(g[i] / norm);
+    return norm;
+}
+
+/* wrn-34-10 (the paper's model, 46 M weights) builds, and one train-mode forward and
+ * backward at batch 2 is consistent: the input gradient and the weight gradient each
+ * predict the change of the loss along their own direction (central differences, 5 %),
+ * every gradient is finite and every weight tensor gets a nonzero gradient. The running
+ * statistics move with each forward; they do not enter a train-mode loss. */
+static void test_wrn_34_10_forward_backward(void **state) {
+    (void)state;
+    enum { B = 2 };
+    rm_net *net = NULL;
+    double t0 = rm_now_seconds();
+    CHECK_OK(rm_net_create("wrn-34-10", 3, 32, 32, NUM_CLASSES, &net));
+    rm_net_init(net, 1);
+    rm_tape *tape = NULL;
+    CHECK_OK(rm_tape_create(net, &tape));
+    size_t d = rm_net_input_size(net), nx = B * d;
+    float *x = xcalloc(nx, sizeof(float)), *dx = xcalloc(nx, sizeof(float)), *xdir = xcalloc(nx, sizeof(float));
+    float logits[B * NUM_CLASSES], dlogits[B * NUM_CLASSES];
+    int y[B] = {3, 7};
+    rm_rng rng;
+    rm_rng_seed(&rng, 5);
+    for (size_t i = 0; i < nx; i++) x[i] = rm_rng_uniform(&rng);
+    double loss = ce_of(net, tape, x, y, B, logits, dlogits);
+    rm_net_zero_grad(net);
+    CHECK_OK(rm_net_backward(net, tape, dlogits, dx, RM_GRAD_INPUT | RM_GRAD_WEIGHTS));
+    printf("  wrn-34-10: built, forward and backward at batch 2 in %.1f s; loss %.4f\n", rm_now_seconds() - t0, loss);
+    assert_true(isfinite(loss));
+
+    size_t np, nw = weights_copy(net, NULL, 0), zero_tensors = 0, nonfinite = 0;
+    rm_param *p = rm_net_params(net, &np);
+    float *w0 = xcalloc(nw, sizeof(float)), *g = xcalloc(nw, sizeof(float)), *wdir = xcalloc(nw, sizeof(float));
+    float *wcur = xcalloc(nw, sizeof(float));
+    weights_copy(net, w0, 0);
+    for (size_t k = 0, off = 0; k < np; k++) {
+        if (p[k].is_buffer) continue;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < p[k].numel; i++) {
+            nonfinite += !isfinite(p[k].grad[i]);
+            nonzero += p[k].grad[i] != 0.0f;
+        }
+        memcpy(g + off, p[k].grad, p[k].numel * sizeof(float));
+        off += p[k].numel;
+        if (!nonzero) printf("  %s: all-zero gradient\n", p[k].name);
+        zero_tensors += nonzero == 0;
+    }
+    for (size_t i = 0; i < nx; i++) nonfinite += !isfinite(dx[i]);
+    printf("  %zu weights; %zu non-finite gradient values, %zu weight tensors with an all-zero gradient\n", nw,
+           nonfinite, zero_tensors);
+    assert_int_equal(nw, WRN_34_10_WEIGHTS);
+    assert_int_equal(nonfinite, 0);
+    assert_int_equal(zero_tensors, 0);
+
+    /* input: x + t u, u = dx/|dx|; predicted slope |dx| */
+    float *xcur = xcalloc(nx, sizeof(float));
+    line lx = {x, xcur, xdir, nx};
+    double gnorm = unit_direction(xdir, dx, nx), h = 1e-3;
+    line_set(&lx, h);
+    double lp = ce_of(net, tape, xcur, y, B, logits, dlogits);
+    line_set(&lx, -h);
+    double lm = ce_of(net, tape, xcur, y, B, logits, dlogits);
+    double fd = (lp - lm) / (2 * h), rel_x = fabs(fd - gnorm) / gnorm;
+    printf("  input direction:  |dL/dx| %.6e, central difference %.6e, rel diff %.2e (<= 5e-2)\n", gnorm, fd, rel_x);
+
+    /* weights: w + t v, v = g/|g|; predicted slope |g| */
+    line lw = {w0, wcur, wdir, nw};
+    double wnorm = unit_direction(wdir, g, nw), hw = 1e-4;
+    line_set(&lw, hw);
+    weights_copy(net, wcur, 1);
+    lp = ce_of(net, tape, x, y, B, logits, dlogits);
+    line_set(&lw, -hw);
+    weights_copy(net, wcur, 1);
+    lm = ce_of(net, tape, x, y, B, logits, dlogits);
+    double fdw = (lp - lm) / (2 * hw), rel_w = fabs(fdw - wnorm) / wnorm;
+    printf("  weight direction: |dL/dw| %.6e, central difference %.6e, rel diff %.2e (<= 5e-2)\n", wnorm, fdw, rel_w);
+    assert_true(rel_x <= 5e-2);
+    assert_true(rel_w <= 5e-2);
+
+    free(x);
+    free(dx);
+    free(xdir);
+    free(xcur);
+    free(w0);
+    free(g);
+    free(wdir);
+    free(wcur);
+    rm_tape_destroy(tape);
+    rm_net_destroy(net);
 }
 
 /* The reader's error paths: wrong magic and a truncated copy of a real fixture. */
@@ -378,6 +591,11 @@ int main(void) {
         cmocka_unit_test(test_fixture_reader_errors),
         cmocka_unit_test(test_fmnist_cnn),
         cmocka_unit_test(test_preact_resnet18),
+        cmocka_unit_test(test_resnet18),
+        cmocka_unit_test(test_wrn_10_2),
+        cmocka_unit_test(test_wrn_10_2_fmnist_shape),
+        cmocka_unit_test(test_state_dict_shapes),
+        cmocka_unit_test(test_wrn_34_10_forward_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

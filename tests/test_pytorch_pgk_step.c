@@ -157,7 +157,7 @@ static void check_sequence(const char *reg) {
     }
 
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", K, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
     fixture_fill_params(net);
     rm_config cfg;
     make_config(&cfg, reg);

@@ -85,7 +85,7 @@ static void assert_same_tensor(rm_checkpoint_reader *ra, rm_checkpoint_reader *r
  * tensor of the network, and the EMA's update count; the two sets must differ. */
 static void assert_same_ema_weights(rm_checkpoint_reader *ra, rm_checkpoint_reader *rb) {
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     size_t np, differ = 0;
     rm_param *p = rm_net_params(net, &np);
     for (size_t i = 0; i < np; i++) {

@@ -146,8 +146,8 @@ static void test_expansion_errors(void **state) {
     ERR3("name: a\nbase:\n  reg: mse\ngrid:\n  method: [pgi, pgd-at, trades]\n  seed: [0]\n", RM_ERR_ARG, 6,
          "run 'method-pgd-at_seed-0' (method=pgd-at, seed=0) is invalid",
          "reg: 'mse' applies to methods pgi, pgk and fgsm-rs only", "(2 of 3 runs are invalid)");
-    ERR2("name: a\nbase:\n  model: preact-resnet18\n", RM_ERR_ARG, 2, "run 'a' (no axes) is invalid",
-         "takes 3x32x32 images");
+    ERR2("name: a\nbase:\n  train_subset: 100\n  val_size: 100\n", RM_ERR_ARG, 2, "run 'a' (no axes) is invalid",
+         "val_size 100 leaves no training samples out of train_subset 100");
     /* duplicate configurations: one value written twice; an axis that does not change the run */
     ERR3("name: a\ngrid:\n  alpha:\n    - 0.1\n    - 1/10\n", RM_ERR_ARG, 5,
          "runs 'alpha-0.1' and 'alpha-1over10' are the same configuration", "alpha 0.1 (line 4) / 1/10 (line 5)",

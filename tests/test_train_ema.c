@@ -93,7 +93,7 @@ static void test_update_sequence(void **state) {
     rm_config c;
     pgk_config(&c);
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     fill_net(net, 1.0f);
     rm_ema *e;
     assert_int_equal(rm_ema_create(net, &e), RM_OK);
@@ -149,7 +149,7 @@ static void test_gate_skips_low_r(void **state) {
     pgk_config(&c);
     assert_int_equal(rm_config_set(&c, "ema_gate", "true", "test"), RM_OK);
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     fill_net(net, 1.0f);
     rm_ema *e;
     assert_int_equal(rm_ema_create(net, &e), RM_OK);
@@ -172,7 +172,7 @@ static void test_gate_skips_low_r(void **state) {
 static void test_swap_is_exact(void **state) {
     (void)state;
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, 10, &net), RM_OK);
     rm_net_init(net, 5);
     size_t np, total = 0;
     rm_param *p = rm_net_params(net, &np);

@@ -34,7 +34,7 @@ typedef struct {
 
 typedef struct {
     /* model and data */
-    char model[RM_CFG_STR];      /* fmnist-cnn | preact-resnet18 */
+    char model[RM_CFG_STR];      /* fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W */
     char dataset[RM_CFG_STR];    /* fashion-mnist | mnist | cifar10 | cifar100 */
     char data_dir[RM_CFG_STR];   /* "" = the dataset's default directory */
     int64_t train_subset;        /* 0 = all training samples */
@@ -113,8 +113,7 @@ rm_status rm_config_load_yaml_text(rm_config *c, const char *text, const char *o
 
 /* Validation after all settings are applied: every setting's type/range/allowed values
  * again (the struct may have been filled by code), then the cross-field rules:
- * - model and dataset agree on the input shape: fmnist-cnn (1x28x28) takes fashion-mnist
- *   or mnist, preact-resnet18 (3x32x32) takes cifar10 or cifar100;
+ * - (none between model and dataset: every model takes the dataset's image shape);
  * - reg applies to pgi, pgk and fgsm-rs only: pgd-at and trades require reg: none (an
  *   error, not silently ignored, so that equal science never hashes differently);
  * - beta stays at its default with method trades (its weight is trades_beta; regmix 0.1

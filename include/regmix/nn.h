@@ -2,9 +2,10 @@
  *
  * A network is a fixed graph of layers (convolution, batch norm, ReLU, max/avg pooling,
  * global average pooling, linear, residual add) built by name ("fmnist-cnn",
- * "preact-resnet18"). Its parameters use PyTorch state_dict names and layouts
- * (conv OIHW, linear [out,in] with the input flattened in C,H,W order, BN [C]), so
- * weights move to and from PyTorch by name alone.
+ * "preact-resnet18", "resnet18", "wrn-D-W") for a given input image shape. Its
+ * parameters use PyTorch state_dict names and layouts (conv OIHW, linear [out,in] with
+ * the input flattened in C,H,W order, BN [C]), so weights move to and from PyTorch by
+ * name alone.
  *
  * Several forward passes per step: every forward pass records its activations on a
  * tape (rm_tape). Backward on a tape accumulates into the shared weight gradients;
@@ -48,9 +49,27 @@ typedef struct {
 typedef struct rm_net rm_net;
 typedef struct rm_tape rm_tape;
 
-/* model: "fmnist-cnn" (1x28x28 input) or "preact-resnet18" (3x32x32 input).
- * num_classes: 10 or 100 for preact-resnet18 (any >= 2 is accepted). */
-rm_status rm_net_create(const char *model, int num_classes, rm_net **out);
+/* The models (PyTorch twins in tests/pytorch/models.py):
+ *   fmnist-cnn       two conv-BN-ReLU-maxpool stages and two linear layers
+ *   preact-resnet18  PreAct-ResNet-18 of the FGSM-PGI / TRADES code
+ *   resnet18         post-activation ResNet-18 (CIFAR stem) of the FGSM-PGK code
+ *   wrn-D-W          TRADES' WideResNet: depth D = 6n+4 (10, 16, ..., 34, ..., up to
+ *                    RM_WRN_MAX_DEPTH), widen factor W in 1..RM_WRN_MAX_WIDTH
+ * Every model takes any input image shape c x h x w (h == w; the dataset's: 1x28x28 for
+ * (Fashion-)MNIST, 3x32x32 for CIFAR): the first layer takes c channels and the
+ * residual networks end in global average pooling, whatever the final map's size. */
+#define RM_WRN_MAX_DEPTH 142
+#define RM_WRN_MAX_WIDTH 32
+
+/* Parses "wrn-D-W": 0 when `model` does not start with "wrn-" (not of the family),
+ * 1 for a valid name (depth and width set; either may be NULL), -1 for a malformed one
+ * with the reason written to why (e.g. "depth 33 is not 6n+4 (10, 16, 22, 28, 34, ...)"). */
+int rm_net_wrn_parse(const char *model, int *depth, int *width, char *why, size_t why_size);
+
+/* Builds `model` for (c, h, w) input images and num_classes outputs (>= 2); the weights
+ * get rm_net_init(net, 0). An unknown model, a malformed wrn-D-W, an image too small
+ * for the model's pooling or a non-square image is RM_ERR_ARG naming them. */
+rm_status rm_net_create(const char *model, int c, int h, int w, int num_classes, rm_net **out);
 void rm_net_destroy(rm_net *net);
 
 const char *rm_net_model(const rm_net *net);
@@ -63,7 +82,9 @@ rm_param *rm_net_params(rm_net *net, size_t *count);
 rm_param *rm_net_find_param(rm_net *net, const char *name);
 
 /* PyTorch default initialisation (Kaiming-uniform a=sqrt(5) for conv/linear weights,
- * uniform(+-1/sqrt(fan_in)) for biases, BN weight 1, bias 0, running 0/1), seeded. */
+ * uniform(+-1/sqrt(fan_in)) for biases, BN weight 1, bias 0, running 0/1), seeded.
+ * wrn-D-W follows TRADES' own initialisation instead: conv weights normal with std
+ * sqrt(2 / (k*k*out_channels)), linear bias 0 (linear weight and BN as above). */
 void rm_net_init(rm_net *net, uint64_t seed);
 
 /* Call after anything wrote rm_param.data (optimiser step, checkpoint load, tests):

@@ -15,7 +15,7 @@
 
 static int bench_usage(FILE *out) {
     fprintf(out,
-            "usage: regmix bench [--model M] [--batch B] [--threads T] [--classes K]\n"
+            "usage: regmix bench [--model M] [--shape CxHxW] [--batch B] [--threads T] [--classes K]\n"
             "                    [--precision f32|bf16] [--iters N] [--warmup W] [--json]\n"
             "                    [--step METHOD [--reg R] [--no-passes]] [--conv-peak]\n"
             "                    [--sign-flips [--weights RUN.h5] [--dataset NAME]]\n"
@@ -32,9 +32,20 @@ static int bench_usage(FILE *out) {
             "                from --weights (a run file whose checkpoint to load) or the seeded init\n"
             "  --json        one JSON object per line: pass, images_per_s, gflops, ms, batch,\n"
             "                model, precision, threads, isa, cpu (and per mode a few more)\n"
+            "  M: fmnist-cnn, preact-resnet18, resnet18, wrn-D-W (e.g. wrn-34-10)\n"
             "defaults: --model fmnist-cnn --batch 128 --threads 1 --classes 10 --precision f32\n"
-            "          --iters 20 --warmup 3\n");
+            "          --iters 20 --warmup 3; --shape 1x28x28 for fmnist-cnn, else 3x32x32\n"
+            "          (any model takes any shape)\n");
     return out == stderr ? 2 : 0;
+}
+
+static int parse_shape(const char *v, bench_opts *o) {
+    char tail;
+    if (sscanf(v, "%dx%dx%d%c", &o->c, &o->h, &o->w, &tail) != 3 || o->c < 1 || o->h < 1 || o->w < 1) {
+        fprintf(stderr, "regmix bench: --shape expects CxHxW with positive integers (e.g. 1x28x28), got '%s'\n", v);
+        return 0;
+    }
+    return 1;
 }
 
 static int parse_int(const char *flag, const char *v, int lo, int *out) {
@@ -188,6 +199,7 @@ static int parse_options(int argc, char **argv, bench_opts *o) {
         const char *v = argv[++i];
         int ok = 1;
         if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--shape")) ok = parse_shape(v, o);
         else if (!strcmp(a, "--step")) o->method = v;
         else if (!strcmp(a, "--reg")) o->reg = v;
         else if (!strcmp(a, "--weights")) o->weights = v;
@@ -210,6 +222,11 @@ static int parse_options(int argc, char **argv, bench_opts *o) {
         fprintf(stderr, "regmix bench: --reg belongs to --step METHOD\n");
         return 2;
     }
+    if (o->c == 0) { /* the model's usual dataset's images */
+        int gray = !strcmp(o->model, "fmnist-cnn");
+        o->c = gray ? 1 : 3;
+        o->h = o->w = gray ? 28 : 32;
+    }
     if (o->conv_peak + o->sign_flips + (o->method != NULL) > 1) {
         fprintf(stderr, "regmix bench: --step, --conv-peak and --sign-flips are separate modes\n");
         return 2;
@@ -227,7 +244,7 @@ int cmd_bench(int argc, char **argv) {
     if (o.sign_flips) return bench_sign_flips(&o);
 
     rm_net *net = NULL;
-    if (rm_net_create(o.model, o.classes, &net) != RM_OK ||
+    if (rm_net_create(o.model, o.c, o.h, o.w, o.classes, &net) != RM_OK ||
         rm_net_set_precision(net, o.precision) != RM_OK) {
         fprintf(stderr, "regmix bench: %s\n", rm_error_message());
         rm_net_destroy(net);

@@ -11,6 +11,7 @@ typedef struct {
     const char *model, *method, *reg; /* method NULL: no --step */
     const char *weights, *dataset;    /* --sign-flips: a run file's checkpoint, test images */
     int batch, threads, classes, iters, warmup;
+    int c, h, w;                      /* input image shape (--shape; default: the model's usual dataset's) */
     rm_precision precision;
     int json, conv_peak, sign_flips, no_passes;
     char kernels[512]; /* the convolutions' oneDNN implementations at this batch, or "" */

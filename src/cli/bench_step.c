@@ -239,7 +239,7 @@ static rm_status flip_data(const bench_opts *o, flip_state *f, const char **sour
 
 static rm_status flip_setup(const bench_opts *o, flip_state *f, const char **source) {
     for (int k = 0; k < 2; k++) {
-        RM_TRY(rm_net_create(o->model, o->classes, &f->net[k]));
+        RM_TRY(rm_net_create(o->model, o->c, o->h, o->w, o->classes, &f->net[k]));
         if (o->weights) RM_TRY(load_weights(f->net[k], o->weights));
         RM_TRY(rm_attacker_create(f->net[k], o->batch, &f->att[k]));
         if (!(f->g[k] = rm_alloc((size_t)o->batch * rm_net_input_size(f->net[k]) * sizeof(float))))

@@ -3,6 +3,7 @@
  * per-setting checks, the iteration API and therefore the YAML printer all read it, so
  * adding a setting is adding a row. */
 #include "regmix/config.h"
+#include "regmix/nn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,6 +38,11 @@ typedef struct {
     double lo, hi;                   /* numeric range, where has_lo / has_hi */
     unsigned char has_lo, has_hi, lo_open, hi_open;
     const char *const *values;       /* K_ENUM: NULL-terminated */
+    /* K_ENUM: a family of names besides `values` (e.g. "wrn-D-W"): its description, and
+     * a test returning 0 for a name outside the family, 1 for a valid member, -1 for a
+     * malformed one (reason in why) */
+    const char *family;
+    int (*in_family)(const char *value, char *why, size_t why_size);
     unsigned char hash;              /* HASH_ALWAYS (0), HASH_NEVER, HASH_IF_NOT_DEFAULT, HASH_AS_DEFAULT */
     size_t count_offset;             /* K_EVAL: offset of the list's int count */
 } setting_t;
@@ -63,7 +69,7 @@ enum {
     HASH_ALWAYS = 0, HASH_NEVER = 1, HASH_IF_NOT_DEFAULT = 2, HASH_AS_DEFAULT = 3, HASH_TRADES_WEIGHT = 4
 };
 
-static const char *const models[] = {"fmnist-cnn", "preact-resnet18", NULL};
+static const char *const models[] = {"fmnist-cnn", "preact-resnet18", "resnet18", NULL};
 static const char *const datasets[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
 static const char *const methods[] = {"pgi", "fgsm-rs", "pgd-at", "trades", "pgk", NULL};
 static const char *const regs[] = {"none", "mse", "amr", "agr", "regmix", NULL};
@@ -72,6 +78,11 @@ static const char *const schedules[] = {"multistep", "cyclic", "cosine", "consta
 static const char *const ema_modes[] = {"auto", "on", "off", NULL};
 static const char *const eval_models[] = {"ema", "student", NULL};
 static const char *const precisions[] = {"f32", "bf16", NULL};
+
+/* model: the WideResNet family, parsed by the engine that builds it */
+static int model_family(const char *value, char *why, size_t why_size) {
+    return rm_net_wrn_parse(value, NULL, NULL, why, why_size);
+}
 
 #define AT(f) .offset = offsetof(rm_config, f), .size = sizeof(((rm_config *)0)->f)
 #define GE(x) .lo = (x), .has_lo = 1
@@ -82,7 +93,8 @@ static const char *const precisions[] = {"f32", "bf16", NULL};
 
 static const setting_t table[] = {
     /* model and data */
-    {"model", K_ENUM, AT(model), "fmnist-cnn", "network architecture", .values = models},
+    {"model", K_ENUM, AT(model), "fmnist-cnn", "network architecture: fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W (WideResNet, D = 6n+4, e.g. wrn-34-10); any model takes any dataset's image shape", .values = models,
+     .family = "wrn-D-W (D = 6n+4 >= 10, W = 1..32)", .in_family = model_family},
     {"dataset", K_ENUM, AT(dataset), "fashion-mnist", "training and test data", .values = datasets},
     {"data_dir", K_STR, AT(data_dir), "", "folder of the dataset files; empty: the dataset's default folder", .hash = HASH_AS_DEFAULT},
     {"train_subset", K_I64, AT(train_subset), "0", "training samples used (first N after the seeded shuffle); 0: all", GE(0)},
@@ -238,6 +250,7 @@ void rm_config_setting_range(int i, char *buf, size_t size) {
     case K_ENUM:
         for (int k = 0; s->values[k] && n < size; k++)
             n += (size_t)snprintf(buf + n, size - n, "%s%s", k ? " | " : "", s->values[k]);
+        if (s->family && n < size) snprintf(buf + n, size - n, " | %s", s->family);
         return;
     case K_BOOL: snprintf(buf, size, "0/1, true/false, yes/no, on/off"); return;
     case K_EVAL:
@@ -390,7 +403,11 @@ rm_status rm_config_check_setting(const rm_config *c, int i, const char *origin)
         if (s->kind == K_ENUM) {
             for (int k = 0; s->values[k]; k++)
                 if (strcmp(t, s->values[k]) == 0) return RM_OK;
-            char range[160];
+            char why[160];
+            int member = s->in_family ? s->in_family(t, why, sizeof why) : 0;
+            if (member > 0) return RM_OK;
+            if (member < 0) return rm_fail(RM_ERR_ARG, "%s%s%s: '%.80s': %s", o, sep, s->name, t, why);
+            char range[256];
             rm_config_setting_range(i, range, sizeof range);
             const char *hint = suggest(t, s->values, sizeof *s->values, INT_MAX);
             return rm_fail(RM_ERR_ARG, "%s%s%s: unknown value '%.80s' (expected %s)%s%s%s", o, sep,
@@ -535,7 +552,7 @@ static rm_status apply(rm_config *c, const setting_t *s, int i, const char *valu
     case K_ENUM: {
         char t[64];
         if (!trimmed(value, t, sizeof t) || strlen(t) >= s->size) {
-            char range[160];
+            char range[256];
             rm_config_setting_range(i, range, sizeof range);
             return rm_fail(RM_ERR_ARG, "%s%s%s: unknown value '%.80s' (expected %s)", o, sep, s->name, value, range);
         }

@@ -54,14 +54,7 @@ rm_status rm_config_validate(const rm_config *c) {
     int n = rm_config_setting_count();
     for (int i = 0; i < n; i++) RM_TRY(rm_config_check_setting(c, i, NULL));
 
-    /* Input shape: fmnist-cnn takes 1x28x28, preact-resnet18 3x32x32. */
-    int gray = is(c->dataset, "fashion-mnist") || is(c->dataset, "mnist");
-    if (is(c->model, "fmnist-cnn") && !gray)
-        return rm_fail(RM_ERR_ARG, "model fmnist-cnn takes 1x28x28 images (dataset fashion-mnist or mnist), "
-                       "not dataset %s", c->dataset);
-    if (is(c->model, "preact-resnet18") && gray)
-        return rm_fail(RM_ERR_ARG, "model preact-resnet18 takes 3x32x32 images (dataset cifar10 or cifar100), "
-                       "not dataset %s", c->dataset);
+    /* No model/dataset rule: every model takes the dataset's image shape. */
 
     /* The regularisers are defined on the PGI / FGSM initial and final outputs; pgd-at
      * and trades have their own loss. Refuse rather than ignore, so that one experiment

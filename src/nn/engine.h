@@ -24,7 +24,9 @@
 
 typedef enum { OP_CONV, OP_BN, OP_RELU, OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_LINEAR, OP_ADD } op_kind;
 
-enum { MAX_TENSORS = 128, MAX_NODES = 128, MAX_PARAMS = 160, MAX_PLANS = 8, BN_SYNC_MAX_C = 2048 };
+/* Sized for the deepest model: wrn-142-W has 21 (142-4)/6 + 8 = 491 nodes and 700
+ * state_dict tensors (models.c asserts it). */
+enum { MAX_TENSORS = 512, MAX_NODES = 512, MAX_PARAMS = 768, MAX_PLANS = 8, BN_SYNC_MAX_C = 2048 };
 
 typedef struct {
     int ndims; /* 4: (C,H,W) per image; 2: (C) per image */
@@ -116,6 +118,7 @@ struct rm_net {
     float bn_eps, bn_momentum;
     rm_precision precision; /* effective (precision.c) */
     rm_net_pass_count passes;
+    int he_normal_init; /* wrn-D-W: TRADES' initialisation (rm_net_init) */
     unsigned long version; /* bumped by rm_net_params_changed */
     plan *plans[MAX_PLANS];
     unsigned long use_clock;
@@ -153,7 +156,7 @@ int graph_linear(rm_net *n, int in, const char *name);
 int graph_add(rm_net *n, int a, int b);
 int graph_param_index(const rm_net *n, const char *name);
 
-rm_status models_build(rm_net *n, const char *model, int num_classes);
+rm_status models_build(rm_net *n, const char *model, int c, int h, int w, int num_classes);
 
 /* plans */
 rm_status plan_get(rm_net *n, int batch, plan **out);

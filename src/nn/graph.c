@@ -92,6 +92,7 @@ int graph_conv(rm_net *n, int in, const char *name, int stride, int pad) {
     d->k = (int)w->dims[2];
     d->stride = stride;
     d->pad = pad;
+    if (s->h + 2 * pad < d->k || s->w + 2 * pad < d->k) return -1; /* map smaller than the kernel */
     int oh = (s->h + 2 * pad - d->k) / stride + 1, ow = (s->w + 2 * pad - d->k) / stride + 1;
     d->out = new_tensor(n, 4, (int)w->dims[0], oh, ow);
     return d->out;
@@ -122,7 +123,7 @@ static int pool(rm_net *n, op_kind kind, int in, int k, int stride) {
     node *d = new_node(n, kind, in);
     if (!d) return -1;
     const tensor_shape *s = &n->shape[in];
-    if (s->ndims != 4) return -1;
+    if (s->ndims != 4 || s->h < k || s->w < k) return -1;
     d->k = k;
     d->stride = stride;
     d->out = new_tensor(n, 4, s->c, (s->h - k) / stride + 1, (s->w - k) / stride + 1);

@@ -4,7 +4,7 @@
 
 #include "nn/engine.h"
 
-rm_status rm_net_create(const char *model, int num_classes, rm_net **out) {
+rm_status rm_net_create(const char *model, int c, int h, int w, int num_classes, rm_net **out) {
     *out = NULL;
     if (!model) return rm_fail(RM_ERR_ARG, "rm_net_create: no model name");
     if (strlen(model) >= sizeof((rm_net *)0)->model)
@@ -16,7 +16,7 @@ rm_status rm_net_create(const char *model, int num_classes, rm_net **out) {
     n->num_classes = num_classes;
     n->bn_eps = 1e-5f;     /* PyTorch BatchNorm2d defaults */
     n->bn_momentum = 0.1f;
-    rm_status st = models_build(n, model, num_classes);
+    rm_status st = models_build(n, model, c, h, w, num_classes);
     if (st != RM_OK) {
         rm_net_destroy(n);
         return st;
@@ -74,16 +74,21 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* PyTorch defaults: Conv2d / Linear reset_parameters() use kaiming_uniform_(a=sqrt(5)),
  * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and the same bound for biases;
- * BatchNorm: weight 1, bias 0, running_mean 0, running_var 1. */
+ * BatchNorm: weight 1, bias 0, running_mean 0, running_var 1.
+ * he_normal_init (TRADES' WideResNet): conv weights N(0, 2 / (kh kw out_channels)),
+ * linear bias 0. */
 void rm_net_init(rm_net *n, uint64_t seed) {
     rm_rng rng;
     rm_rng_derive(&rng, seed, "init");
     for (int i = 0; i < n->n_params; i++) {
         rm_param *p = &n->params[i];
-        int is_bn = p->fan_in == 0;
+        int is_bn = p->fan_in == 0, is_conv = p->ndim == 4, is_bias = p->ndim == 1;
+        double he_std = is_conv ? sqrt(2.0 / (double)(p->dims[0] * p->dims[2] * p->dims[3])) : 0.0;
         for (size_t k = 0; k < p->numel; k++) {
             float v;
             if (is_bn) v = (ends_with(p->name, ".weight") || ends_with(p->name, "running_var")) ? 1.f : 0.f;
+            else if (n->he_normal_init && is_conv) v = (float)(he_std * rm_rng_normal(&rng));
+            else if (n->he_normal_init && is_bias) v = 0.f;
             else {
                 float bound = (float)(1.0 / sqrt((double)p->fan_in));
                 v = rm_rng_uniform_range(&rng, -bound, bound);

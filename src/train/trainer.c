@@ -114,15 +114,6 @@ static rm_status load_data(rm_trainer *t) {
     return RM_OK;
 }
 
-static rm_status check_shapes(rm_trainer *t) {
-    int c, h, w;
-    rm_net_input_shape(t->net, &c, &h, &w);
-    if (c != t->train.c || h != t->train.h || w != t->train.w)
-        return rm_fail(RM_ERR_ARG, "model %s takes %dx%dx%d images but dataset %s has %dx%dx%d",
-                       t->cfg.model, c, h, w, t->cfg.dataset, t->train.c, t->train.h, t->train.w);
-    return RM_OK;
-}
-
 static rm_status alloc_buffers(rm_trainer *t) {
     size_t n = (size_t)t->B * t->d;
     if (!(t->x = rm_alloc(n * sizeof(float))) || !(t->delta = rm_alloc(n * sizeof(float)))) return RM_ERR_NOMEM;
@@ -136,11 +127,11 @@ static rm_status setup(rm_trainer *t) {
     if (c->threads > 0) omp_set_num_threads(c->threads);
     RM_TRY(load_data(t));
     RM_TRY(rm_config_check_run(c, t->train.n)); /* threads vs CPUs, batch vs samples */
-    RM_TRY(rm_net_create(c->model, t->train.num_classes, &t->net));
+    /* every model takes the dataset's image shape */
+    RM_TRY(rm_net_create(c->model, t->train.c, t->train.h, t->train.w, t->train.num_classes, &t->net));
     rm_precision prec;
     RM_TRY(rm_precision_parse(c->precision, &prec));
     RM_TRY(rm_net_set_precision(t->net, prec)); /* f32 where the CPU has no bf16 (provenance says so) */
-    RM_TRY(check_shapes(t));
     rm_net_init(t->net, c->seed);
     if (rm_config_ema_enabled(c)) RM_TRY(rm_ema_create(t->net, &t->ema));
     t->K = t->train.num_classes;

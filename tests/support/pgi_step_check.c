@@ -92,7 +92,7 @@ static void make_config(rm_config *c, const char *reg) {
 static int compare_pass_logits(fixture_file *fx, const float *x, const float *e, const float *d) {
     rm_net *net;
     rm_tape *tape;
-    assert_int_equal(rm_net_create("fmnist-cnn", K, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
     assert_int_equal(rm_tape_create(net, &tape), RM_OK);
     fixture_fill_params(net);
     float xin[B * 784], z[B * K];
@@ -140,7 +140,7 @@ int pgi_step_check(const char *reg, rm_dp *dp, pgi_step_hook hook, void *ctx) {
     }
 
     rm_net *net;
-    assert_int_equal(rm_net_create("fmnist-cnn", K, &net), RM_OK);
+    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
     fixture_fill_params(net);
     rm_config cfg;
     make_config(&cfg, reg);

@@ -12,4 +12,8 @@ void rm_test_mpi_env(void);
  * 128 + the signal that killed it, as a shell would. */
 int rm_test_wait_exit(pid_t pid);
 
+/* Runs cmd through the shell; its output (what fits in size - 1 bytes, whole lines) into
+ * out. Returns pclose's status (0: exit status 0). */
+int rm_test_run_capture(const char *cmd, char *out, size_t size);
+
 #endif

@@ -64,7 +64,9 @@ int step_check_pass_logits(fixture_file *fx, const char *prefix, rm_net *src, co
     rm_tape *tape;
     int K = rm_net_num_classes(src);
     size_t dim = rm_net_input_size(src);
-    if (rm_net_create(rm_net_model(src), K, &net) != RM_OK) return 0;
+    int c, h, w;
+    rm_net_input_shape(src, &c, &h, &w);
+    if (rm_net_create(rm_net_model(src), c, h, w, K, &net) != RM_OK) return 0;
     if (rm_tape_create(net, &tape) != RM_OK) {
         rm_net_destroy(net);
         return 0;
