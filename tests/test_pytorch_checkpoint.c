@@ -41,7 +41,9 @@ static double pytorch_eval(const char *run, const char *model, int *n) {
     assert_int_equal(rm_test_run_capture(cmd, out, sizeof out), 0);
     double theirs = -1;
     int correct = -1;
-    assert_int_equal(sscanf(out, "accuracy %lf %d/%d model %15s", &theirs, &correct, n, which), 4);
+    const char *line = strstr(out, "accuracy "); /* after the "loaded ... strictly" line */
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "accuracy %lf %d/%d model %15s", &theirs, &correct, n, which), 4);
     assert_string_equal(which, model ? model : "ema");
     return theirs;
 }
