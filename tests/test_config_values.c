@@ -678,7 +678,7 @@ static void test_input_checks(void **state) {
 
     /* unknown model and dataset, with a suggestion */
     EXPECT_ERR(rm_config_set(&c, "model", "fmnist_cnn", "cl"), RM_ERR_ARG,
-               "cl: model: unknown value 'fmnist_cnn' (expected fmnist-cnn | preact-resnet18); did you mean 'fmnist-cnn'?");
+               "cl: model: unknown value 'fmnist_cnn' (expected fmnist-cnn | preact-resnet18 | resnet18 | wrn-D-W (D = 6n+4 >= 10, W = 1..32)); did you mean 'fmnist-cnn'?");
     EXPECT_ERR(rm_config_set(&c, "model", "preact-resnet", "cl"), RM_ERR_ARG, "did you mean 'preact-resnet18'?");
     EXPECT_ERR(rm_config_set(&c, "dataset", "cifar-10", "cl"), RM_ERR_ARG,
                "cl: dataset: unknown value 'cifar-10' (expected fashion-mnist | mnist | cifar10 | cifar100); did you mean 'cifar10'?");
