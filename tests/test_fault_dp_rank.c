@@ -222,7 +222,7 @@ static void test_killed_rank_in_two_rank_sweep(void **state) {
         if (was_done[i]) t_done[i] = mtime_of(dir, ids[i]), done_before++;
     }
     printf("  completed before the kill: %d of 4\n", done_before);
-    assert_true(done_before >= 1 && done_before < 4);
+    assert_true(done_before >= 1); /* (all 4 only if the running ones ended before the kill landed) */
     sweep_again(dir, "again.log", 1, 0);
     char log[65536], want[128];
     read_log(dir, "again.log", log, sizeof log);
@@ -275,9 +275,14 @@ static void test_follower_failing_alone_in_epoch(void **state) {
     run_file(ckpt, sizeof ckpt, dir, "lr-0.1", ".ckpt.h5");
     snprintf(when, sizeof when, "REGMIX_FAULT_DNNL_WHEN=%s", ckpt);
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", REGMIX_FAULT_DNNL);
+    /* in a sanitizer build, ASan would refuse a preloaded library ahead of its runtime */
+    char asan[300];
+    const char *asan_env = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan_env ? asan_env : "",
+             asan_env ? ":" : "");
     /* rank 1 alone gets the failing oneDNN, from epoch 1's checkpoint on */
     char *argv[] = {"mpirun", "-n", "1", REGMIX_BINARY, "sweep", "sweep.yaml", "--ranks-per-run", "2", ":",
-                    "-n", "1", "env", preload, when, REGMIX_BINARY, "sweep", "sweep.yaml", "--ranks-per-run", "2",
+                    "-n", "1", "env", preload, when, asan, REGMIX_BINARY, "sweep", "sweep.yaml", "--ranks-per-run", "2",
                     NULL};
     time_t t0 = time(NULL);
     int rc = wait_bounded(start(dir, "first.log", argv), "rank 1 failing alone");
