@@ -221,7 +221,8 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
                 break;
             }
         }
-        if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
+        if (st == RM_OK && (st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1)) != RM_OK)
+            rm_note_unwritable_file();
         if (st == RM_OK) written = epoch;
         if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
             st = rm_trainer_save_checkpoint(t, c->path, hash);
@@ -246,6 +247,7 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     if (end == RM_RUN_END_PREEMPTED) snprintf(reason, sizeof reason, "stopped by a signal; resumable");
     else if (end != RM_RUN_END_COMPLETED) snprintf(reason, sizeof reason, "epoch %d: %s", stopped_epoch, rm_error_message());
     if (rm_runfile_set_status(rf, status, reason) != RM_OK || rm_runfile_close(rf) != RM_OK) {
+        rm_note_unwritable_file();
         emit_error(c, rm_error_message());
         if (end == RM_RUN_END_COMPLETED) end = RM_RUN_END_FAILED;
     }

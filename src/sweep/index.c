@@ -181,7 +181,7 @@ rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status,
         st = write_elem(ix, ix->start, run, H5T_NATIVE_DOUBLE, 0, &start_time, "/runs/start_time");
     if (st == RM_OK && !isnan(end_time))
         st = write_elem(ix, ix->end, run, H5T_NATIVE_DOUBLE, 0, &end_time, "/runs/end_time");
-    if (st != RM_OK) ix->write_failed = 1;
+    if (st != RM_OK) ix->write_failed = 1, rm_note_unwritable_file();
     return st;
 }
 
