@@ -64,4 +64,13 @@ float rm_rng_normal(rm_rng *r);                       /* standard normal (Box-Mu
 
 double rm_now_seconds(void); /* monotonic clock */
 
+/* A file HDF5 could not write (a full disk) stays dirty inside HDF5, whose exit handler
+ * then crashes on it (HDF5 1.10: SIGSEGV in H5F__close_cb). Writers call
+ * rm_note_unwritable_file after such a failure; rm_exit ends the process like exit(rc),
+ * but after such a failure without the exit handlers (stdio flushed first): the files
+ * keep what was flushed before the failure, and a run file left open is repaired when
+ * its run resumes. */
+void rm_note_unwritable_file(void);
+_Noreturn void rm_exit(int rc);
+
 #endif

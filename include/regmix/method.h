@@ -34,6 +34,11 @@ rm_status rm_dp_allreduce(rm_dp *g, double *buf, int n);
 /* Samples [*lo, *hi) of a batch of B for `rank` of `size`: contiguous slices in rank
  * order whose sizes differ by at most 1. */
 void rm_dp_slice(int B, int rank, int size, int *lo, int *hi);
+/* Ends the whole MPI job (MPI_Abort on the group's communicator, which Open MPI carries
+ * to every rank of the mpirun) with exit code `code`: for a failure of this rank alone
+ * while the others are inside the group's collectives, which no collective could tell
+ * them about. Does not return. */
+void rm_dp_abort(rm_dp *g, int code);
 
 typedef struct rm_method rm_method;
 

@@ -267,6 +267,8 @@ rm_status rm_sweep_index_create(const char *path, const rm_sweep *s, int mpi_siz
 /* Updates one run's row (status, reason, rank, epochs; start/end NaN = leave as is). */
 rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status, const char *reason,
                                 int rank, int epochs, double start_time, double end_time);
+/* Frees ix; after a failed update it does not close the file (HDF5 1.10 cannot close a
+ * file whose flush fails without crashing at exit) and returns RM_ERR_IO. */
 rm_status rm_sweep_index_close(rm_sweep_index *ix);
 
 /* Reading an index (any process; SWMR read, so also while the sweep runs). */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "regmix/common.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -25,12 +26,12 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     /* the commands that train (and so catch preemption signals) */
     if ((!strcmp(cmd, "train") || !strcmp(cmd, "sweep")) && cli_route_stop_signals() != 0) return 1;
-    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
-    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
-    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 1, argv + 1);
-    if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) rm_exit(cmd_bench(argc - 1, argv + 1));
+    if (!strcmp(cmd, "train")) rm_exit(cmd_train(argc - 1, argv + 1));
+    if (!strcmp(cmd, "eval")) rm_exit(cmd_eval(argc - 1, argv + 1));
+    if (!strcmp(cmd, "sweep")) rm_exit(cmd_sweep(argc - 1, argv + 1));
+    if (!strcmp(cmd, "inspect")) rm_exit(cmd_inspect(argc - 1, argv + 1));
+    if (!strcmp(cmd, "report")) rm_exit(cmd_report(argc - 1, argv + 1));
     fprintf(stderr, "regmix: '%s' is not available in this build (see README: roadmap)\n", cmd);
     usage(stderr);
     return 2;

@@ -19,8 +19,10 @@ rm_run_end run_follow(const run_ctx *c, rm_run_result *result) {
     rm_trainer *t = NULL;
     rm_status st = rm_trainer_create(cfg, &t);
     if (st == RM_OK) st = rm_trainer_set_dp(t, o->dp);
-    double v[3] = {0, 0, 0}; /* failed, skip, resume */
-    rm_status sync = run_from_leader(o, v, 3);
+    /* failed (this rank's failure joins the leader's: it must not train without us),
+     * skip, resume */
+    double v[3] = {st != RM_OK, 0, 0};
+    rm_status sync = rm_dp_allreduce(o->dp, v, 3);
     if (sync != RM_OK || v[0] || v[1] || st != RM_OK) {
         if (st != RM_OK) {
             rm_run_event ev = {.kind = RM_RUN_EVENT_ERROR, .message = rm_error_message()};
@@ -36,6 +38,7 @@ rm_run_end run_follow(const run_ctx *c, rm_run_result *result) {
     double row[64];
     while (st == RM_OK && rm_trainer_epoch(t) < cfg->epochs) {
         st = rm_trainer_run_epoch(t, row, run_batch_hook, (void *)c);
+        run_abort_if_alone(c, st, rm_trainer_epoch(t) + 1);
         if (st == RM_ERR_INTERRUPTED) {
             end = RM_RUN_END_PREEMPTED;
             break;

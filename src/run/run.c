@@ -26,6 +26,18 @@ rm_status run_from_leader(const rm_run_options *o, double *v, int n) {
     return rm_dp_allreduce(o->dp, v, n);
 }
 
+void run_abort_if_alone(const run_ctx *c, rm_status st, int epoch) {
+    rm_dp *g = c->o->dp;
+    if (st == RM_OK || st == RM_ERR_INTERRUPTED || st == RM_ERR_DIVERGED || rm_dp_size(g) < 2) return;
+    fprintf(stderr,
+            "regmix: run %s, epoch %d: data-parallel rank %d of %d (MPI rank %d) failed alone: %s\n"
+            "regmix: the other ranks of its group wait inside the epoch's collectives; aborting the MPI job. "
+            "Finished epochs and checkpoints are in %s; run the same command again to resume.\n",
+            c->run_id, epoch, rm_dp_rank(g), rm_dp_size(g), c->o->mpi_rank, rm_error_message(), c->path);
+    fflush(stderr);
+    rm_dp_abort(g, RM_RUN_END_FAILED);
+}
+
 int run_batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double seconds) {
     const run_ctx *c = ctx;
     rm_run_event ev = {.kind = RM_RUN_EVENT_BATCH, .epoch = epoch, .done = done, .total = total, .seconds = seconds};
@@ -164,6 +176,11 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     if (o->dp) { /* tell the followers: failed / skip / resumed from the checkpoint */
         double v[3] = {st0 != RM_OK, skip, st0 == RM_OK && rm_checkpoint_present(c->path) && !skip};
         if (run_from_leader(o, v, 3) != RM_OK && st0 == RM_OK) st0 = RM_ERR_MPI;
+        /* v[0] also counts the followers that could not set up (run_follow): the
+         * group cannot train without them */
+        if (st0 == RM_OK && !skip && v[0] > 0)
+            st0 = rm_fail(RM_ERR_IO, "%g of the %d ranks of the data-parallel group could not set up the run "
+                          "(their errors are on their stderr)", v[0], rm_dp_size(o->dp));
     }
     if (st0 != RM_OK) {
         if (rf) { /* resumed, then could not go on (e.g. a damaged checkpoint): the file says why */
@@ -191,6 +208,7 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     while (rm_trainer_epoch(t) < cfg->epochs) {
         const int epoch = rm_trainer_epoch(t) + 1; /* being trained; its row and checkpoint may fail later */
         rm_status st = rm_trainer_run_epoch(t, row, run_batch_hook, (void *)c);
+        if (o->dp) run_abort_if_alone(c, st, epoch);
         if (st == RM_ERR_INTERRUPTED) {
             /* preempted at a batch boundary: checkpoint the half-done epoch and leave */
             rm_error_clear();
@@ -203,7 +221,8 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
                 break;
             }
         }
-        if (st == RM_OK) st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1);
+        if (st == RM_OK && (st = rm_runfile_append(rf, rm_trainer_epoch(t), row + 1)) != RM_OK)
+            rm_note_unwritable_file();
         if (st == RM_OK) written = epoch;
         if (st == RM_OK && checkpoint_due(cfg, rm_trainer_epoch(t)))
             st = rm_trainer_save_checkpoint(t, c->path, hash);
@@ -228,6 +247,7 @@ static rm_run_end run_locked(const run_ctx *c, rm_run_result *result) {
     if (end == RM_RUN_END_PREEMPTED) snprintf(reason, sizeof reason, "stopped by a signal; resumable");
     else if (end != RM_RUN_END_COMPLETED) snprintf(reason, sizeof reason, "epoch %d: %s", stopped_epoch, rm_error_message());
     if (rm_runfile_set_status(rf, status, reason) != RM_OK || rm_runfile_close(rf) != RM_OK) {
+        rm_note_unwritable_file();
         emit_error(c, rm_error_message());
         if (end == RM_RUN_END_COMPLETED) end = RM_RUN_END_FAILED;
     }

@@ -23,6 +23,11 @@ int run_batch_hook(void *ctx, int epoch, int64_t done, int64_t total, double sec
 /* Data parallel: the leader's values reach every rank of the group (a sum in which the
  * others contribute zeros); alone: nothing to do. */
 rm_status run_from_leader(const rm_run_options *o, double *v, int n);
+/* After rm_trainer_run_epoch returned st on this rank of a data-parallel group (size > 1):
+ * a failure other than a stop or a divergence (which the group decides together, on its
+ * summed loss) is this rank's alone while the others wait in the epoch's collectives;
+ * prints the error on stderr and ends the MPI job (rm_dp_abort). Returns otherwise. */
+void run_abort_if_alone(const run_ctx *c, rm_status st, int epoch);
 
 /* A follower of a data-parallel group (o->dp rank > 0): trains in step with the leader,
  * writes nothing. */

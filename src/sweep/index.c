@@ -16,6 +16,7 @@ struct rm_sweep_index {
     hid_t file;
     char path[512];
     int n;
+    int write_failed; /* an update failed: the file is not closed (see rm_sweep_index_close) */
     hid_t status, reason, rank, epochs, start, end; /* open datasets under /runs */
 };
 
@@ -172,17 +173,28 @@ rm_status rm_sweep_index_update(rm_sweep_index *ix, int run, const char *status,
     snprintf(st_buf, sizeof st_buf, "%s", status);
     snprintf(reason_buf, sizeof reason_buf, "%s", reason ? reason : "");
     int64_t r = rank, e = epochs;
-    RM_TRY(write_elem(ix, ix->status, run, 0, STATUS_LEN, st_buf, "/runs/status"));
-    RM_TRY(write_elem(ix, ix->reason, run, 0, REASON_LEN, reason_buf, "/runs/reason"));
-    RM_TRY(write_elem(ix, ix->rank, run, H5T_NATIVE_INT64, 0, &r, "/runs/rank"));
-    RM_TRY(write_elem(ix, ix->epochs, run, H5T_NATIVE_INT64, 0, &e, "/runs/epochs"));
-    if (!isnan(start_time)) RM_TRY(write_elem(ix, ix->start, run, H5T_NATIVE_DOUBLE, 0, &start_time, "/runs/start_time"));
-    if (!isnan(end_time)) RM_TRY(write_elem(ix, ix->end, run, H5T_NATIVE_DOUBLE, 0, &end_time, "/runs/end_time"));
-    return RM_OK;
+    rm_status st = write_elem(ix, ix->status, run, 0, STATUS_LEN, st_buf, "/runs/status");
+    if (st == RM_OK) st = write_elem(ix, ix->reason, run, 0, REASON_LEN, reason_buf, "/runs/reason");
+    if (st == RM_OK) st = write_elem(ix, ix->rank, run, H5T_NATIVE_INT64, 0, &r, "/runs/rank");
+    if (st == RM_OK) st = write_elem(ix, ix->epochs, run, H5T_NATIVE_INT64, 0, &e, "/runs/epochs");
+    if (st == RM_OK && !isnan(start_time))
+        st = write_elem(ix, ix->start, run, H5T_NATIVE_DOUBLE, 0, &start_time, "/runs/start_time");
+    if (st == RM_OK && !isnan(end_time))
+        st = write_elem(ix, ix->end, run, H5T_NATIVE_DOUBLE, 0, &end_time, "/runs/end_time");
+    if (st != RM_OK) ix->write_failed = 1, rm_note_unwritable_file();
+    return st;
 }
 
 rm_status rm_sweep_index_close(rm_sweep_index *ix) {
     if (!ix) return RM_OK;
+    if (ix->write_failed) {
+        /* closing flushes what could not be written (a full disk) and fails again; HDF5
+         * 1.10 then keeps a half-closed file that crashes it at exit (H5F__close_cb), so
+         * the ids stay open for HDF5's own exit; the next sweep rebuilds the index */
+        rm_status st = rm_fail(RM_ERR_IO, "%s: not closed after a failed write", ix->path);
+        free(ix);
+        return st;
+    }
     rm_status st = RM_OK;
     hid_t ds[] = {ix->status, ix->reason, ix->rank, ix->epochs, ix->start, ix->end};
     for (size_t i = 0; i < sizeof ds / sizeof *ds; i++) rm_h5_close(ds[i]);

@@ -1,11 +1,14 @@
 /* Training a sweep over MPI ranks (include/regmix/sweep.h, "Scheduler"): rank 0's queue
  * and index, the groups' request / train / report loop. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +45,8 @@ typedef struct {
     double *cost;
     int stopping;
     int current_run;            /* the run this rank trains now */
+    int lock_fd;                /* rank 0: <outdir>/sweep.lock, flock'ed for the sweep's duration */
+    int index_failed;           /* rank 0: an index write failed; the index is no longer updated */
 } coordinator;
 
 static void emit(const coordinator *c, rm_sweep_event *ev) {
@@ -87,14 +92,27 @@ static void progress(coordinator *c) {
     emit(c, &ev);
 }
 
+/* The index is derived data: the run files are the record. A failed write (a full disk)
+ * does not stop the runs, which write their own files; it is reported once, the index is
+ * left alone from then on, and the sweep ends failed so that the next `regmix sweep` of
+ * the same file (which rebuilds the index from the run files, retraining nothing
+ * finished) is run. */
+static void index_failed(coordinator *c, const char *what) {
+    char msg[900];
+    snprintf(msg, sizeof msg,
+             "the sweep index could not be %s (%s); the runs go on and their own files hold every result; "
+             "run the same `regmix sweep` again to rebuild the index from them",
+             what, rm_error_message());
+    emit_error(c, msg);
+    rm_error_clear();
+    c->index_failed = 1;
+}
+
 static void index_update(coordinator *c, int run, const char *status, const char *reason, int rank, int epochs,
                          double start, double end) {
-    if (rm_sweep_index_update(c->index, run, status, reason, rank, epochs, start, end) != RM_OK) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "updating the index: %s", rm_error_message());
-        emit_error(c, msg);
-        rm_error_clear();
-    }
+    if (c->index_failed) return;
+    if (rm_sweep_index_update(c->index, run, status, reason, rank, epochs, start, end) != RM_OK)
+        index_failed(c, "updated");
 }
 
 /* Next run for `rank`'s group, or NO_MORE_RUNS. */
@@ -196,6 +214,41 @@ static void coord_plan(coordinator *c) {
     c->total_to_run = c->n_queue;
 }
 
+/* The output folder belongs to this sweep alone while it runs: an exclusive flock on
+ * <dir>/sweep.lock (held until rank 0 leaves rm_sweep_train; the kernel drops it when the
+ * process dies), and a folder whose index names another sweep is refused. An unreadable
+ * index is not a refusal: it is derived data and rebuilt. */
+static rm_status claim_folder(coordinator *c, const char *dir, const char *index_path) {
+    const rm_sweep *s = c->sweep;
+    char lock_path[700];
+    snprintf(lock_path, sizeof lock_path, "%s/sweep.lock", dir);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return rm_fail(RM_ERR_IO, "open(%s): %s", lock_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rm_fail(RM_ERR_STATE,
+                           "%s: another sweep is writing into this folder (lock %s held); refusing to start sweep %s",
+                           dir, lock_path, s->name);
+        return rm_fail(RM_ERR_IO, "flock(%s): %s", lock_path, strerror(e));
+    }
+    c->lock_fd = fd;
+    rm_sweep_index_table old;
+    if (rm_sweep_index_read(index_path, &old) != RM_OK) {
+        rm_error_clear();
+        return RM_OK;
+    }
+    rm_status st = RM_OK;
+    if (strcmp(old.name, s->name))
+        st = rm_fail(RM_ERR_STATE,
+                     "%s holds the files of sweep \"%s\", not \"%s\" (%s): refusing to mix two sweeps in one folder; "
+                     "choose another outdir",
+                     dir, old.name, s->name, index_path);
+    rm_sweep_index_table_free(&old);
+    return st;
+}
+
 /* Rank 0 before any run: the output folder, the index, the plan. */
 static rm_status coord_start(coordinator *c, int size, int threads) {
     const rm_sweep *s = c->sweep;
@@ -206,6 +259,7 @@ static rm_status coord_start(coordinator *c, int size, int threads) {
     c->cost = calloc((size_t)s->n_runs, sizeof(double));
     if (!c->queue || !c->cost) return rm_fail(RM_ERR_NOMEM, "sweep %s: out of memory for %d runs", s->name, s->n_runs);
     RM_TRY(rm_make_dirs(dir));
+    RM_TRY(claim_folder(c, dir, index_path));
     RM_TRY(rm_sweep_index_create(index_path, s, size, c->o->ranks_per_run, &c->index));
     coord_plan(c);
     c->t0 = MPI_Wtime();
@@ -297,7 +351,7 @@ static void train_runs(coordinator *c, MPI_Comm group_comm, rm_dp *dp, int threa
 }
 
 rm_run_end rm_sweep_train(const rm_sweep *s, MPI_Comm comm, const rm_sweep_options *o) {
-    coordinator c = {.sweep = s, .o = o};
+    coordinator c = {.sweep = s, .o = o, .lock_fd = -1};
     MPI_Comm_rank(comm, &c.rank);
     MPI_Comm_size(comm, &c.size);
     const int rank = c.rank, size = c.size;
@@ -346,9 +400,11 @@ rm_run_end rm_sweep_train(const rm_sweep *s, MPI_Comm comm, const rm_sweep_optio
         preempted |= c.stopping;
     }
     if (rank == 0 && c.index && rm_sweep_index_close(c.index) != RM_OK) {
-        emit_error(&c, rm_error_message());
+        if (!c.index_failed) index_failed(&c, "closed");
         rm_error_clear();
     }
+    if (rank == 0 && c.index_failed) failed = 1;
+    if (c.lock_fd >= 0) close(c.lock_fd); /* releases the folder */
     free(c.queue), free(c.cost);
     MPI_Comm_free(&c.comm);
     int flags[2] = {preempted, failed || !ok}, all[2];

@@ -1,4 +1,5 @@
 /* A data-parallel group over MPI: fixed-order sums and slice gathers. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/dp_internal.h"
@@ -68,6 +69,11 @@ int rm_dp_size(const rm_dp *g) { return g ? g->size : 1; }
 void rm_dp_slice(int B, int rank, int size, int *lo, int *hi) {
     *lo = (int)((int64_t)B * rank / size);
     *hi = (int)((int64_t)B * (rank + 1) / size);
+}
+
+void rm_dp_abort(rm_dp *g, int code) {
+    MPI_Abort(g->comm, code);
+    abort(); /* MPI_Abort does not return; if it did, the group must still not wait */
 }
 
 rm_status rm_dp_allreduce(rm_dp *g, double *buf, int n) {
