@@ -108,7 +108,7 @@ static double max_rel(const float *a, const float *b, size_t n) {
 /* Worst max_rel over the batch-norm running statistics of two checkpoints after 3 steps. */
 static double compare_running_stats(const char *pa, const char *pb) {
     rm_net *net;
-    assert_int_equal(rm_net_create("preact-resnet18", 10, &net), RM_OK);
+    assert_int_equal(rm_net_create("preact-resnet18", 3, 32, 32, 10, &net), RM_OK);
     size_t np;
     rm_param *p = rm_net_params(net, &np);
     rm_checkpoint_reader *ra, *rb;
