@@ -93,9 +93,10 @@ def main():
         sys.exit(f"{args.run}: evaluates (Fashion-)MNIST runs only, not dataset {dataset}")
     x, labels = load_test_set(args.data_dir)
     n = args.first if args.first > 0 else len(x)
+    x, labels = x[:n], labels[:n]
     with torch.no_grad():
         logits = torch.cat([model(x[i:i + 500]) for i in range(0, n, 500)])
-    correct = int((logits.argmax(dim=1) == labels[:n]).sum())
+    correct = int((logits.argmax(dim=1) == labels).sum())
     if args.logits:
         logits.numpy().astype("<f4").tofile(args.logits)
     print(f"accuracy {100.0 * correct / n:.4f} {correct}/{n} model {which}")
