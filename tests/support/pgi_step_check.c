@@ -11,62 +11,12 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "step_check.h"
 
 enum { B = 8, K = 10 };
 #define GRAD_TOL 1e-3   /* loss terms, weight gradients, momentum (the task's bound) */
 #define STATE_TOL 1e-4  /* logits, running statistics: forward-only float32 error */
 #define DELTA_TOL 1e-6  /* d and D: exact in principle */
-
-/* A scalar loss term against its [1] record; prints the line fixture_compare would. */
-static int compare_term(const char *label, double ours, fixture_record *ref) {
-    if (!ref || ref->count != 1) {
-        printf("  %-44s NOT OK: no scalar fixture record\n", label);
-        return 0;
-    }
-    double r = ref->data[0], diff = fabs(ours - r), rel = diff / fmax(fabs(r), 1e-30);
-    int ok = isfinite(ours) && rel <= GRAD_TOL;
-    printf("  %-44s ours %.9g  torch %.9g  rel %.3e  %s\n", label, ours, r, rel, ok ? "OK" : "NOT OK");
-    return ok;
-}
-
-/* A perturbation (d or D) against its record: elements further apart than DELTA_TOL. */
-static int compare_delta(const char *label, const float *ours, fixture_record *ref) {
-    if (!ref || ref->numel != (size_t)B * 784 || ref->stride != 1) {
-        printf("  %-44s NOT OK: bad fixture record\n", label);
-        return 0;
-    }
-    size_t off = 0;
-    double max_diff = 0;
-    for (size_t i = 0; i < ref->count; i++) {
-        double diff = fabs((double)ours[i] - ref->data[i]);
-        if (!(diff <= DELTA_TOL)) off++;
-        if (diff > max_diff || isnan(diff)) max_diff = diff;
-    }
-    printf("  %-44s max|diff| %.3e  elements off by > %.0e: %zu of %zu  %s\n", label, max_diff,
-           DELTA_TOL, off, ref->count, off ? "NOT OK" : "OK");
-    return off == 0;
-}
-
-/* M = g / ||g||_1: the C engine's error of the input gradient against the margin the
- * generator kept (min |g| >= 5e-4 rms), and the elements whose sign differs. */
-static int compare_momentum(const float *M, fixture_record *ref) {
-    int ok = fixture_compare("momentum_next (g / ||g||_1)", M, (size_t)B * 784, ref, GRAD_TOL);
-    if (!ref || ref->stride != 1) return 0;
-    double ms = 0, least = INFINITY, err = 0;
-    size_t flips = 0;
-    for (size_t i = 0; i < ref->count; i++) {
-        double r = ref->data[i];
-        ms += r * r;
-        least = fmin(least, fabs(r));
-        err = fmax(err, fabs(M[i] - r));
-        flips += ((M[i] > 0) != (r > 0)) || ((M[i] < 0) != (r < 0));
-    }
-    double rms = sqrt(ms / (double)ref->count);
-    printf("  %-44s min|g|/rms %.3e  C error/rms %.3e  (margin x%.0f)  sign(g) differs at %zu  %s\n",
-           "sign(g)", least / rms, err / rms, err > 0 ? least / err : INFINITY, flips,
-           flips ? "NOT OK" : "OK");
-    return ok && flips == 0;
-}
 
 static void set(rm_config *c, const char *key, const char *value) {
     if (rm_config_set(c, key, value, "test") != RM_OK) fail_msg("%s", rm_error_message());
@@ -84,35 +34,6 @@ static void make_config(rm_config *c, const char *reg) {
     };
     for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) set(c, kv[i][0], kv[i][1]);
     assert_int_equal(rm_config_validate(c), RM_OK);
-}
-
-/* The logits of the three passes from a separate net with the same weights (train mode:
- * batch statistics, so its running statistics do not matter): says whether a gradient
- * mismatch comes from the forward passes or from the step's composition. */
-static int compare_pass_logits(fixture_file *fx, const float *x, const float *e, const float *d) {
-    rm_net *net;
-    rm_tape *tape;
-    assert_int_equal(rm_net_create("fmnist-cnn", 1, 28, 28, K, &net), RM_OK);
-    assert_int_equal(rm_tape_create(net, &tape), RM_OK);
-    fixture_fill_params(net);
-    float xin[B * 784], z[B * K];
-    const struct {
-        const char *name;
-        const float *delta;
-    } passes[] = {{"logits_i", e}, {"logits_f", d}, {"logits_c", NULL}};
-    int ok = 1;
-    for (size_t p = 0; p < 3; p++) {
-        fixture_record *ref = fixture_find(fx, passes[p].name);
-        if (!ref && !passes[p].delta) continue; /* mse has no clean pass */
-        for (size_t i = 0; i < (size_t)B * 784; i++) xin[i] = x[i] + (passes[p].delta ? passes[p].delta[i] : 0.0f);
-        assert_int_equal(rm_net_forward(net, tape, RM_MODE_TRAIN, xin, B, z), RM_OK);
-        char label[64];
-        snprintf(label, sizeof label, "%s (separate forward)", passes[p].name);
-        ok &= fixture_compare(label, z, (size_t)B * K, ref, STATE_TOL);
-    }
-    rm_tape_destroy(tape);
-    rm_net_destroy(net);
-    return ok;
 }
 
 int pgi_step_check(const char *reg, rm_dp *dp, pgi_step_hook hook, void *ctx) {
@@ -163,29 +84,25 @@ int pgi_step_check(const char *reg, rm_dp *dp, pgi_step_hook hook, void *ctx) {
         fail_msg("%s", rm_error_message());
 
     int fails = 0;
-    fails += !compare_term("loss", t.loss, fixture_find(fx, "loss"));
-    fails += !compare_term("ce", t.ce, fixture_find(fx, "ce"));
+    fails += !step_check_scalar("loss", t.loss, fixture_find(fx, "loss"), GRAD_TOL);
+    fails += !step_check_scalar("ce", t.ce, fixture_find(fx, "ce"), GRAD_TOL);
     const char *names[] = {"mse", "amr", "agr"};
     const double vals[] = {t.mse, t.amr, t.agr};
     for (int i = 0; i < 3; i++) {
         fixture_record *r = fixture_find(fx, names[i]);
         if (r) {
-            fails += !compare_term(names[i], vals[i], r);
+            fails += !step_check_scalar(names[i], vals[i], r, GRAD_TOL);
         } else if (vals[i] != 0.0) { /* a term the method lacks must be 0 */
             printf("  %-44s %.9g where the method has no such term  NOT OK\n", names[i], vals[i]);
             fails++;
         }
     }
     assert_true(t.trades == 0.0);
-    fixture_record *rc = fixture_find(fx, "correct");
-    int correct_ok = rc && t.correct == (int)rc->data[0];
-    printf("  %-44s ours %d  torch %d  %s\n", "correct", t.correct, rc ? (int)rc->data[0] : -1,
-           correct_ok ? "OK" : "NOT OK");
-    fails += !correct_ok;
+    fails += !step_check_count("correct", t.correct, fixture_find(fx, "correct"));
 
-    fails += !compare_momentum(pgi->M, fixture_find(fx, "momentum_next"));
-    fails += !compare_delta("delta (d)", rm_method_delta(m), fixture_find(fx, "delta"));
-    fails += !compare_delta("prior_next (D)", pgi->D, fixture_find(fx, "prior_next"));
+    fails += !step_check_momentum("momentum_next (g / ||g||_1)", pgi->M, (size_t)B * 784, fixture_find(fx, "momentum_next"), GRAD_TOL);
+    fails += !step_check_exact("delta (d)", rm_method_delta(m), (size_t)B * 784, fixture_find(fx, "delta"), DELTA_TOL);
+    fails += !step_check_exact("prior_next (D)", pgi->D, (size_t)B * 784, fixture_find(fx, "prior_next"), DELTA_TOL);
 
     size_t np;
     rm_param *params = rm_net_params(net, &np);
@@ -199,7 +116,7 @@ int pgi_step_check(const char *reg, rm_dp *dp, pgi_step_hook hook, void *ctx) {
             fails += !fixture_compare(name, params[k].data, params[k].numel, fixture_find(fx, name), STATE_TOL);
         }
     }
-    fails += !compare_pass_logits(fx, rx->data, re->data, rm_method_delta(m));
+    fails += !step_check_pass_logits(fx, "", net, rx->data, re->data, rm_method_delta(m), B, STATE_TOL);
     size_t unused = fixture_report_unused(fx);
     fails += (int)unused;
     printf("pgi step, reg %s: %s\n", reg, fails == 0 ? "OK (PyTorch agrees)" : "NOT OK");
