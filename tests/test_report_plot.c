@@ -1,7 +1,8 @@
 /* regmix report plots and command line: a 2 x 2 grid of two numeric axes (alpha x beta,
  * one combination missing) x 2 seeds, evaluated at the training budget 8/255 and at
- * 16/255, written through the run-file writer with hand-chosen accuracies. Checks the
- * plot data files against the hand values, the images (PNG signature, SVG text) when
+ * 16/255, with a final evaluation at the fixed budgets 0.1 and 0.2 and one run flagged
+ * for catastrophic overfitting, written through the run-file writer with hand-chosen
+ * accuracies. Checks the plot data files against the hand values, the images (PNG signature, SVG text) when
  * gnuplot is installed, the data-and-scripts-only mode without gnuplot, a gnuplot that
  * fails, and `regmix report` itself (exit codes, stdout, --csv). */
 #include <setjmp.h>
@@ -34,7 +35,9 @@ static void check_ok(rm_status st, const char *what) {
 
 /* pgd20 at epoch 2 = 40 + 10 ai + 2 bi + 2 seed (epoch 1: 5 less, so epoch 2 is the best);
  * clean = pgd20 + 30; pgd20 at 16/255 = pgd20 - 20. Per cell the seeds give b and b+2, so
- * the mean pgd20 is 41 (a 0.5, b 0.25), 43 (0.5, 1), 51 (2, 0.25); (2, 1) is not run. */
+ * the mean pgd20 is 41 (a 0.5, b 0.25), 43 (0.5, 1), 51 (2, 0.25); (2, 1) is not run.
+ * Final evaluation (last row only): pgd20 at 0.1 = pgd20 - 10, at 0.2 = pgd20 - 25.
+ * co_flag: 1 at epoch 2 for alpha 2, beta 0.25, seed 1 only. */
 static double pgd_at(int ai, int bi, int seed, int epoch) { return 40 + 10 * ai + 2 * bi + 2 * seed - (epoch == 1 ? 5 : 0); }
 
 static void write_run(int ai, int bi, int seed) {
@@ -49,7 +52,7 @@ static void write_run(int ai, int bi, int seed) {
     cfg.epochs = 2;
     /* metric columns named the way the trainer names them: test_<attack name> */
     char names[3][48];
-    rm_metric_spec specs[5];
+    rm_metric_spec specs[7];
     for (int i = 0; i < 3; i++) {
         snprintf(names[i], sizeof names[i], "test_%s", cfg.eval[i].name);
         specs[i] = (rm_metric_spec){names[i], "%", "accuracy"};
@@ -57,14 +60,17 @@ static void write_run(int ai, int bi, int seed) {
     assert_string_equal(names[2], "test_pgd20_eps0.06275");
     specs[3] = (rm_metric_spec){"co_flag", "1", "CO"};
     specs[4] = (rm_metric_spec){"epoch_seconds", "s", "time"};
+    specs[5] = (rm_metric_spec){"final_pgd20_eps0.1", "%", "final accuracy"};
+    specs[6] = (rm_metric_spec){"final_pgd20_eps0.2", "%", "final accuracy"};
     char path[256];
     snprintf(path, sizeof path, "%s/alpha-%s_beta-%s_seed-%d.h5", dir, alphas[ai], betas[bi], seed);
     rm_run_info info = {.mpi_rank = 0, .mpi_size = 1, .threads = 1};
     rm_runfile *rf;
-    check_ok(rm_runfile_create(path, &cfg, &info, specs, 5, &rf), path);
+    check_ok(rm_runfile_create(path, &cfg, &info, specs, 7, &rf), path);
     for (int e = 1; e <= 2; e++) {
         double p = pgd_at(ai, bi, seed, e);
-        double row[5] = {p + 30, p, p - 20, 0, 3.0};
+        const int co = e == 2 && ai == 1 && bi == 0 && seed == 1;
+        double row[7] = {p + 30, p, p - 20, co, 3.0, e == 2 ? p - 10 : NAN, e == 2 ? p - 25 : NAN};
         check_ok(rm_runfile_append(rf, e, row), "append");
     }
     check_ok(rm_runfile_set_status(rf, RM_RUN_COMPLETED, ""), "status");
@@ -205,8 +211,14 @@ static void test_plot_data(void **state) {
     assert_true(fabs(x2 - 16.0) < 0.01 && fabs(e2 - 16.0 / 255) < 1e-4 && m2 == 21 && n2 == 2);
     assert_true(fabs(s1 - sqrt(2.0)) < 1e-5 && fabs(s2 - sqrt(2.0)) < 1e-5);
     free(eps);
+    /* the default table shows co: one bar per group, flagged/evaluated and first epoch */
+    char *co = data_lines("co_flags.dat");
+    assert_string_equal(co, "0 0 0 2 0 \"alpha=0.5,beta=0.25\"\n1 0 0 2 0 \"alpha=0.5,beta=1\"\n"
+                            "2 50 1 2 2 \"alpha=2,beta=0.25\"\n");
+    free(co);
     /* scripts are there to be run later; no image without gnuplot */
-    assert_true(exists("accuracy_vs_epoch.gp") && exists("heatmap_pgd20.gp") && exists("robust_vs_eps.gp"));
+    assert_true(exists("accuracy_vs_epoch.gp") && exists("heatmap_pgd20.gp") && exists("robust_vs_eps.gp") &&
+                exists("co_flags.gp"));
     assert_false(exists("accuracy_vs_epoch.png"));
     done(&r);
 }
@@ -224,8 +236,8 @@ static void test_plot_images(void **state) {
     rm_report_plot_result res;
     check_ok(rm_report_write_plots(r.t, plots, gnuplot, &res), "plots");
     assert_int_equal(res.ran_gnuplot, 1);
-    static const char *const names[] = {"accuracy_vs_epoch", "heatmap_pgd20", "robust_vs_eps"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[] = {"accuracy_vs_epoch", "heatmap_pgd20", "robust_vs_eps", "co_flags"};
+    for (int i = 0; i < 4; i++) {
         char path[256];
         size_t size;
         if (res.png_terminal[0]) {
@@ -243,7 +255,42 @@ static void test_plot_images(void **state) {
             free(svg);
         }
     }
-    assert_int_equal(res.n_files, 3 * (2 + (res.png_terminal[0] != 0) + res.svg));
+    assert_int_equal(res.n_files, 4 * (2 + (res.png_terminal[0] != 0) + res.svg));
+    done(&r);
+}
+
+/* A table of final-evaluation columns at fixed budgets (--epoch last --metric
+ * final_pgd20_eps0.1,final_pgd20_eps0.2): the eps plot follows the listed family, not
+ * the per-epoch robust column, and its x axis is in pixel units (0.1 is not k/255). */
+static void test_plot_final_family(void **state) {
+    (void)state;
+    report r;
+    rm_report_options o;
+    rm_report_options_default(&o);
+    check_ok(rm_report_parse_epoch("last", &o), "epoch");
+    check_ok(rm_report_add_metrics(&o, "final_pgd20_eps0.1,final_pgd20_eps0.2"), "metrics");
+    check_ok(rm_report_load_dir(dir, &r.runs), "load");
+    check_ok(rm_report_build(&r.runs, &o, &r.t), "build");
+    remove_tree(plots);
+    rm_report_plot_result res;
+    check_ok(rm_report_write_plots(r.t, plots, NULL, &res), "plots");
+    /* first group (0.5, 0.25): mean pgd20 41 at the last epoch: 31 at 0.1, 16 at 0.2 */
+    char *eps = data_lines("robust_vs_eps.dat");
+    double x1, e1, m1, s1, x2, e2, m2, s2;
+    int n1, n2;
+    assert_int_equal(sscanf(eps, "%lf %lf %lf %lf %d %lf %lf %lf %lf %d", &x1, &e1, &m1, &s1, &n1, &x2, &e2, &m2, &s2, &n2), 10);
+    assert_true(e1 == 0.1 && m1 == 31 && n1 == 2 && e2 == 0.2 && m2 == 16 && n2 == 2);
+    free(eps);
+    char path[256];
+    snprintf(path, sizeof path, "%s/robust_vs_eps.gp", plots);
+    char *gp = slurp(path, NULL);
+    assert_non_null(strstr(gp, "set xlabel 'test eps'\n"));
+    assert_non_null(strstr(gp, "set ylabel 'final_pgd20 accuracy (%)'\n"));
+    assert_non_null(strstr(gp, "index 0 using 2:3 with linespoints"));
+    assert_non_null(strstr(gp, "index 0 using 2:3:4 with yerrorbars"));
+    free(gp);
+    /* co is not in this table: no bars */
+    assert_false(exists("co_flags.dat"));
     done(&r);
 }
 
@@ -324,6 +371,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plot_data),
         cmocka_unit_test(test_plot_images),
+        cmocka_unit_test(test_plot_final_family),
         cmocka_unit_test(test_gnuplot_failure_is_an_error),
         cmocka_unit_test(test_command_line),
     };

@@ -267,9 +267,13 @@ typedef struct {
  *                       numeric, and no column axes; METRIC is the first --metric
  *                       (other than co) when metrics were given, else the robust one
  *                       (else the first metric); missing cells are left blank;
- *   robust_vs_eps       robust accuracy against the test budget (in 1/255) per group,
- *                       when runs evaluated the robust attack family at two budgets or
- *                       more (test_pgdK and test_pgdK_eps<value> columns).
+ *   robust_vs_eps       robust accuracy against the test budget per group, when a group's
+ *                       runs give the attack family at two budgets or more (test_pgdK and
+ *                       test_pgdK_eps<value> columns, or runs of different eps); the family
+ *                       is that of the first PGD/CW metric of the table (final_ ones too),
+ *                       else the robust column; x in 1/255 when every budget is k/255;
+ *   co_flags            when the table shows co: per group the share of runs flagged for
+ *                       catastrophic overfitting, flagged/evaluated and the first epoch.
  * The terminals are taken from `gnuplot -e "set terminal"` (pngcairo, else png; svg).
  * gnuplot runs once per script in dir; a non-zero exit is RM_ERR_IO naming the script. */
 rm_status rm_report_write_plots(const rm_report_table *t, const char *dir, const char *gnuplot,

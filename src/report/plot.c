@@ -164,6 +164,7 @@ rm_status rm_report_write_plots(const rm_report_table *t, const char *dir, const
     if (st == RM_OK && p.n_groups > 0) st = rp_plot_curves(&p);
     if (st == RM_OK && p.n_groups > 0) st = rp_plot_heatmap(&p);
     if (st == RM_OK && p.n_groups > 0) st = rp_plot_eps(&p);
+    if (st == RM_OK && p.n_groups > 0) st = rp_plot_co(&p);
     free(p.groups);
     return st;
 }

@@ -1,4 +1,8 @@
-/* Plot: robust accuracy against the test budget (eps in 1/255), one curve per group. */
+/* Plot: robust accuracy against the test budget, one curve per group. The attack family
+ * is that of the first PGD or CW metric the table shows (final_pgd20 when the table
+ * lists final_pgd20_eps0.1, ...), else the robust column that picks the best epoch. The
+ * x axis is in 1/255 when every budget is a whole number of 1/255 (CIFAR habits), else
+ * in pixel units (Fashion-MNIST's 0.1, 0.2, ...). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,11 +32,33 @@ static double column_eps(const rm_report_run *run, const char *family, const cha
     return *end == '\0' && end != name + n + 4 ? v : NAN;
 }
 
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* The column whose family is plotted: the first listed PGD/CW accuracy, else t->robust. */
+static const char *plotted_column(const rm_report_table *t) {
+    static const char *const prefixes[] = {"test_pgd", "test_cw", "final_pgd", "final_cw"};
+    for (int m = 0; m < t->n_metrics; m++)
+        for (int k = 0; k < 4; k++)
+            if (t->metrics[m].kind == RM_REPORT_AT_EPOCH && starts_with(t->metrics[m].column, prefixes[k]))
+                return t->metrics[m].column;
+    return t->robust;
+}
+
+/* Every budget is k/255 for a whole k (to 4 significant digits, as metric names keep). */
+static int all_in_255ths(const double *eps, int n) {
+    for (int k = 0; k < n; k++)
+        if (fabs(eps[k] * 255.0 - round(eps[k] * 255.0)) > 5e-4 * eps[k] * 255.0) return 0;
+    return 1;
+}
+
 rm_status rp_plot_eps(rp_plotter *p) {
     const rm_report_table *t = p->t;
-    if (!t->robust[0]) return RM_OK;
+    const char *column = plotted_column(t);
+    if (!column[0]) return RM_OK;
     char family[RM_METRIC_NAME_MAX];
-    family_of(t->robust, family, sizeof family);
+    family_of(column, family, sizeof family);
+    /* the label: the family without its "test_" prefix, final_ kept */
+    const char *label = starts_with(family, "test_") ? family + 5 : family;
     /* every budget evaluated by some run, as the %.4g text the metric names use */
     int cap = 64, ne = 0;
     double *eps = malloc((size_t)cap * sizeof *eps), *v = malloc((size_t)(t->runs->n_runs + 1) * sizeof *v);
@@ -64,7 +90,7 @@ rm_status rp_plot_eps(rp_plotter *p) {
         st = rp_plot_open(p, "robust_vs_eps.dat", &f);
         if (st == RM_OK) {
             fprintf(f, "# %s accuracy (%%) against the test budget, mean over each group's runs at the epoch rule's epoch\n"
-                       "# one block per group (gnuplot index), columns:\n# eps_255 eps mean std n\n", family + 5);
+                       "# one block per group (gnuplot index), columns:\n# eps_255 eps mean std n\n", label);
             for (int gi = 0; gi < p->n_groups; gi++) {
                 int wrote = 0;
                 for (int k = 0; k < ne; k++) {
@@ -101,14 +127,20 @@ rm_status rp_plot_eps(rp_plotter *p) {
         if (st == RM_OK && blocks > 0) {
             st = rp_plot_open(p, "robust_vs_eps.gp", &f);
             if (st == RM_OK) {
+                const int in_255ths = all_in_255ths(eps, ne);
                 rp_plot_head(f, p, name, "robust accuracy against the test budget");
-                fprintf(f, "set key outside right top\nset xlabel 'test eps (x 1/255)'\nset ylabel '%s accuracy (%%)'\n"
+                fprintf(f, "set key outside right top\nset xlabel '%s'\nset ylabel '%s accuracy (%%)'\n"
                            "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nplot",
-                        family + 5);
+                        in_255ths ? "test eps (x 1/255)" : "test eps", label);
+                /* the line and the error bars apart: a group of one run has no std (NaN,
+                 * a missing value), which would drop its points from yerrorlines */
+                const int x = in_255ths ? 1 : 2;
                 for (int gi = 0, b = 0; gi < p->n_groups && b < blocks; gi++) {
-                    fprintf(f, "%s \\\n  'robust_vs_eps.dat' index %d using 1:3:4 with yerrorlines lt %d title ",
-                            b ? "," : "", b, b + 1);
+                    fprintf(f, "%s \\\n  'robust_vs_eps.dat' index %d using %d:3 with linespoints lt %d title ",
+                            b ? "," : "", b, x, b + 1);
                     rp_gp_string(f, p->groups[gi].label);
+                    fprintf(f, ", \\\n  'robust_vs_eps.dat' index %d using %d:3:4 with yerrorbars lt %d notitle", b, x,
+                            b + 1);
                     b++;
                 }
                 fputc('\n', f);

@@ -95,11 +95,12 @@ typedef struct {
     int svg;
 } rp_plotter;
 
-/* The three plots; each writes NAME.dat and NAME.gp and runs gnuplot, or does nothing
+/* The plots; each writes NAME.dat and NAME.gp and runs gnuplot, or does nothing
  * when it does not apply. */
 rm_status rp_plot_curves(rp_plotter *p);
 rm_status rp_plot_heatmap(rp_plotter *p);
 rm_status rp_plot_eps(rp_plotter *p);
+rm_status rp_plot_co(rp_plotter *p);
 /* Run i is averaged (used or partial), and in group g. */
 int rp_plot_averaged(const rm_report_table *t, int i);
 int rp_plot_in_group(const rm_report_table *t, const rp_group *g, int i);
