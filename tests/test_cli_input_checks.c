@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 static char dir[64];
 
 static int make_dir(void **state) {
@@ -26,9 +28,8 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(dir);
+    return 0;
 }
 
 /* Runs `regmix train ARGS outdir=DIR --quiet` (stderr into the output); returns its exit

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #include "regmix/data.h"
 
 enum { PIX = 3072 };
@@ -40,8 +42,7 @@ static void clear_dir(void) {
 
 static int teardown(void **state) {
     (void)state;
-    clear_dir();
-    rmdir(tmpdir);
+    rm_test_remove_tree(tmpdir);
     return 0;
 }
 

@@ -221,6 +221,12 @@ static int setup(void **state) {
     return 0;
 }
 
+static int teardown(void **state) {
+    (void)state;
+    rm_test_remove_tree(workdir);
+    return 0;
+}
+
 /* Prints a rank's log: every line, or (only_failed) just the comparisons that failed. */
 static void print_log(const char *dir, int rank, int only_failed) {
     char path[512], line[512];
@@ -412,5 +418,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_dp_check_catches_injected_faults),
         cmocka_unit_test(test_sweep_one_step_two_ranks_equal_one_rank),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -84,6 +84,12 @@ static int setup(void **state) {
     return 0;
 }
 
+static int teardown(void **state) {
+    (void)state;
+    rm_test_remove_tree(workdir);
+    return 0;
+}
+
 /* max|diff| / max|a| over the checkpoint tensors "<group>/<name>" of every network tensor
  * (group "model" or "ema") */
 static double compare_group(rm_checkpoint_reader *ra, rm_checkpoint_reader *rb, rm_net *net, const char *group) {
@@ -156,5 +162,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pgk_one_step_two_ranks_equal_one_rank),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "proc.h"
+
 #include "regmix/runfile.h"
 #include "regmix/train.h"
 
@@ -262,8 +264,7 @@ static void test_train_and_eval(void **state) {
             fail_msg("regmix eval %s: exit %d, output '%s'; expected exit %d and '%s'", bad[k].args,
                      WIFEXITED(st) ? WEXITSTATUS(st) : -1, out, bad[k].status, bad[k].msg);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    rm_test_remove_tree(dir);
 }
 
 int main(void) {

@@ -227,10 +227,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
     rm_run_summary_free(&fresh);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(workdir);
+    return 0;
 }
 
 int main(void) {

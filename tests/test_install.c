@@ -160,9 +160,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(prefix);
+    return 0;
 }
 
 int main(void) {

@@ -44,6 +44,7 @@
 #include <hdf5.h>
 
 #include "fixture.h"
+#include "proc.h"
 #include "regmix/runfile.h"
 #include "regmix/loss.h"
 #include "regmix/nn.h"
@@ -184,11 +185,7 @@ static int provenance_records_precision(void) {
     prov_str(g, "precision_note", note, sizeof note);
     H5Gclose(g);
     H5Fclose(f);
-    char ckpt[160];
-    snprintf(ckpt, sizeof ckpt, "%s/run.h5.lock", dir);
-    unlink(ckpt);
-    unlink(path);
-    rmdir(dir);
+    rm_test_remove_tree(dir);
     rm_precision eff = rm_precision_effective(RM_PRECISION_BF16, want, sizeof want);
     printf("  run file with precision: bf16: /provenance precision \"%s\", precision_note \"%s\"\n", prec, note);
     return !strcmp(prec, rm_precision_name(eff)) && !strcmp(note, want) && (eff == RM_PRECISION_BF16) == !note[0];

@@ -90,8 +90,7 @@ static void test_checkpoint_same_accuracy_in_pytorch(void **state) {
     printf("  --model ema without an EMA: exit %d: %s", WEXITSTATUS(rc), out);
     assert_int_equal(WEXITSTATUS(rc), 2);
     assert_non_null(strstr(out, "has no EMA model"));
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    rm_test_remove_tree(dir);
 }
 
 int main(void) {

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "proc.h"
 #include "regmix/nn.h"
 #include "regmix/optim.h"
 
@@ -581,9 +582,7 @@ static void test_fixture_reader_errors(void **state) {
     printf("  missing: %s\n", rm_error_message());
     rm_error_clear();
 
-    remove(bad);
-    remove(cut);
-    remove(dir);
+    rm_test_remove_tree(dir);
 }
 
 int main(void) {

@@ -120,8 +120,7 @@ static void check_model(const char *model) {
     rm_tape_destroy(tape);
     rm_net_destroy(net);
     rm_dataset_free(&test);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    rm_test_remove_tree(dir);
 }
 
 static void test_resnet18_strict_load(void **state) {

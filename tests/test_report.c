@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "proc.h"
 
 #include "regmix/report.h"
 
@@ -124,14 +125,8 @@ static void remove_file(const char *name) {
 
 static int remove_sweep(void **state) {
     (void)state;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) remove_file(e->d_name);
-        closedir(d);
-    }
-    return rmdir(dir);
+    rm_test_remove_tree(dir);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- helpers */

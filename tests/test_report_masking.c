@@ -8,12 +8,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "proc.h"
 
 #include "regmix/report.h"
 
@@ -69,18 +70,8 @@ static int make_sweep(void **state) {
 
 static int remove_sweep(void **state) {
     (void)state;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    return rmdir(dir);
+    rm_test_remove_tree(dir);
+    return 0;
 }
 
 static char *capture(rm_status (*writer)(const rm_report_table *, FILE *), const rm_report_table *t) {

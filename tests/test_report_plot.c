@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "proc.h"
 
 #include "regmix/report.h"
 
@@ -89,26 +90,9 @@ static int make_sweep(void **state) {
     return 0;
 }
 
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    char sub[512];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-    closedir(d);
-    rmdir(path);
-}
-
 static int remove_sweep(void **state) {
     (void)state;
-    remove_tree(dir);
+    rm_test_remove_tree(dir);
     return 0;
 }
 
@@ -187,7 +171,7 @@ static void test_plot_data(void **state) {
     /* rows: alpha and beta vary (seed does not make rows), both numeric */
     assert_int_equal(r.t->n_row_axes, 2);
     assert_string_equal(r.t->robust, "test_pgd20"); /* at the run's budget, not the _eps one */
-    remove_tree(plots);
+    rm_test_remove_tree_now(plots); /* a fresh folder, REGMIX_TEST_KEEP or not */
     rm_report_plot_result res;
     check_ok(rm_report_write_plots(r.t, plots, NULL, &res), "plots without gnuplot");
     assert_int_equal(res.ran_gnuplot, 0);
@@ -232,7 +216,7 @@ static void test_plot_images(void **state) {
     }
     report r;
     build(&r);
-    remove_tree(plots);
+    rm_test_remove_tree_now(plots); /* a fresh folder, REGMIX_TEST_KEEP or not */
     rm_report_plot_result res;
     check_ok(rm_report_write_plots(r.t, plots, gnuplot, &res), "plots");
     assert_int_equal(res.ran_gnuplot, 1);
@@ -271,7 +255,7 @@ static void test_plot_final_family(void **state) {
     check_ok(rm_report_add_metrics(&o, "final_pgd20_eps0.1,final_pgd20_eps0.2"), "metrics");
     check_ok(rm_report_load_dir(dir, &r.runs), "load");
     check_ok(rm_report_build(&r.runs, &o, &r.t), "build");
-    remove_tree(plots);
+    rm_test_remove_tree_now(plots); /* a fresh folder, REGMIX_TEST_KEEP or not */
     rm_report_plot_result res;
     check_ok(rm_report_write_plots(r.t, plots, NULL, &res), "plots");
     /* first group (0.5, 0.25): mean pgd20 41 at the last epoch: 31 at 0.1, 16 at 0.2 */

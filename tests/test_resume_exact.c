@@ -188,6 +188,15 @@ static int setup(void **state) {
     return 0;
 }
 
+static int teardown(void **state) {
+    (void)state;
+    if (rm_test_children_running()) /* left by a failed check: the folder stays with it */
+        fprintf(stderr, "kept %s: a child process still runs\n", workdir);
+    else
+        rm_test_remove_tree(workdir);
+    return 0;
+}
+
 static void sigkill_after_epoch_then_resume(const char *method, const char *ref) {
     char dir[300], path[400], name[24];
     snprintf(name, sizeof name, "killed-%s", method);
@@ -313,5 +322,5 @@ int main(void) {
         cmocka_unit_test(test_pgk_ema_sigkill_after_epoch_then_resume),
         cmocka_unit_test(test_pgk_ema_sigterm_preempts_mid_epoch_then_resume),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
+
 #include "regmix/run.h"
 
 static char workdir[256];
@@ -352,9 +354,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(workdir);
+    return 0;
 }
 
 int main(void) {

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "proc.h"
 #include "runfile_fixture.h"
 
 #include "regmix/run.h"
@@ -271,9 +272,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(dir);
+    return 0;
 }
 
 int main(void) {

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,11 +31,23 @@
 #include "regmix/runfile.h"
 
 static char workdir[256];
+static pid_t child; /* the training, while it may still run */
 
 static int setup(void **state) {
     (void)state;
     snprintf(workdir, sizeof workdir, "/tmp/regmix-signals-XXXXXX");
     return mkdtemp(workdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    /* a failed check before the SIGTERM leaves the 1000-epoch training running: stop it */
+    if (child > 0 && waitpid(child, NULL, WNOHANG) == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    rm_test_remove_tree(workdir);
+    return 0;
 }
 
 /* SigBlk of one thread, as a bit mask (bit s - 1 for signal s). */
@@ -81,6 +94,7 @@ static void test_only_a_waiting_thread_takes_stop_signals(void **state) {
               "batch=64", "epochs=1000", "threads=2", "eval_attacks=clean", "run_id=s", "--quiet", (char *)NULL);
         _exit(98);
     }
+    child = pid;
     /* inside the epochs: a row is written (the OpenMP threads exist by then) */
     int64_t rows = -1;
     for (int i = 0; i < 12000 && rows < 1; i++) {
@@ -124,5 +138,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_only_a_waiting_thread_takes_stop_signals),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "proc.h"
 #include "runfile_fixture.h"
 
 #include "regmix/runfile.h"
@@ -175,9 +176,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    rm_test_remove_tree(dir);
+    return 0;
 }
 
 int main(void) {

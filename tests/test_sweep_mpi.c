@@ -108,6 +108,15 @@ static int setup(void **state) {
     return 0;
 }
 
+static int teardown(void **state) {
+    (void)state;
+    if (rm_test_children_running()) /* left by a failed check: the folder stays with it */
+        fprintf(stderr, "kept %s: a child process still runs\n", workdir);
+    else
+        rm_test_remove_tree(workdir);
+    return 0;
+}
+
 static void test_two_ranks_complete_with_index_and_divergence(void **state) {
     (void)state;
     make_case(two_ranks, sizeof two_ranks, "two-ranks");
@@ -210,5 +219,5 @@ int main(void) {
         cmocka_unit_test(test_one_rank_gives_identical_results),
         cmocka_unit_test(test_interrupted_sweep_resumes_without_retraining),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

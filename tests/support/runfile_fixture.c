@@ -1,12 +1,13 @@
 /* Set-up shared by the run-file tests; see runfile_fixture.h. */
 #include "runfile_fixture.h"
 
+#include "proc.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +24,7 @@ int rft_tmpdir_remove(const char *dir) {
     /* Every HDF5 id the module opened must be closed again (files, datasets, types...). */
     ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
     if (open_ids != 0) fprintf(stderr, "teardown: %zd HDF5 objects left open\n", open_ids);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                if (unlink(p) != 0) rmdir(p); /* a test may make an (empty) subdirectory */
-            }
-        closedir(d);
-    }
-    rmdir(dir);
+    rm_test_remove_tree(dir);
     return open_ids == 0 ? 0 : -1;
 }
 

@@ -20,7 +20,7 @@ typedef struct {
  * dir. Returns 0, or -1 when mkdtemp fails (CMocka's set-up convention). */
 int rft_tmpdir_make(char *dir, size_t dir_size, const char *tag);
 
-/* Removes every entry of dir (files, and empty subdirectories) and dir itself. Before
+/* Removes dir and everything in it (rm_test_remove_tree: not with REGMIX_TEST_KEEP). Before
  * that, counts the HDF5 objects still open in this process and prints the count when it
  * is not 0. Returns 0 when none was open, else -1 (so the teardown fails the test). */
 int rft_tmpdir_remove(const char *dir);
