@@ -56,6 +56,8 @@ log "report: final evaluation -> $DEST/final.{md,csv,tex}"
 log "report: robust accuracy at the training budget against eps -> $DEST/plots-by-method"
 "$REGMIX" report "$RUNS" --epoch last --rows method,reg --metric final_cw20,final_aa-fast,final_clean,co \
     --plot "$DEST/plots-by-method" >"$DEST/by-method.md"
+# its accuracy_vs_epoch would average runs of different eps: the per-eps folders have it
+rm -f "$DEST/plots-by-method"/accuracy_vs_epoch.*
 for e in 0.1 0.2 0.3; do
     log "report: training eps $e -> $DEST/plots-eps$e, $DEST/curves-eps$e.md"
     "$REGMIX" report "$RUNS" --epoch last --rows method,reg --select "eps=$e" \
