@@ -52,11 +52,13 @@ fi
 cpu="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)"
 log "CPU: $cpu, $(nproc) cores; work folder $WORK"
 
-# sweep DIR NAME RANKS PER_RUN: runs DIR/NAME.yaml, prints its wall time in seconds
+# sweep DIR NAME RANKS PER_RUN [THREADS]: runs DIR/NAME.yaml, prints its wall time in
+# seconds. Each rank gets THREADS cores (--map-by slot:PE): Open MPI's default binds every
+# rank to one core when it starts 2 ranks or fewer, and 2 threads would share it.
 sweep() {
-    local dir=$1 name=$2 ranks=$3 per_run=$4 t0 t1
+    local dir=$1 name=$2 ranks=$3 per_run=$4 threads=${5:-1} t0 t1
     t0=$(date +%s.%N)
-    (cd "$dir" && mpirun -n "$ranks" "$REGMIX" sweep "$name.yaml" --ranks-per-run "$per_run" \
+    (cd "$dir" && mpirun -n "$ranks" --map-by "slot:PE=$threads" "$REGMIX" sweep "$name.yaml" --ranks-per-run "$per_run" \
         >"$name.log" 2>&1) || { tail -n 20 "$dir/$name.log" >&2; die "sweep $name failed (log: $dir/$name.log)"; }
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
@@ -127,7 +129,7 @@ base:
 EOF
     done
     log "B: preact-resnet18 on 1 rank x 2 threads ($source)"
-    tb1=$(sweep "$dir" b1 1 1)
+    tb1=$(sweep "$dir" b1 1 1 2)
     log "B: preact-resnet18 on 2 ranks x 1 thread, --ranks-per-run 2"
     tb2=$(sweep "$dir" b2 2 2)
     line=$("$PYTHON" - "$dir/out1" "$dir/out2" <<'EOF'

@@ -73,4 +73,8 @@ double rm_now_seconds(void); /* monotonic clock */
 void rm_note_unwritable_file(void);
 _Noreturn void rm_exit(int rc);
 
+/* CPUs in this process's affinity mask (what mpirun bound the rank to), -1 if unknown.
+ * More OpenMP threads than this share those CPUs and run slower than fewer threads. */
+int rm_cpus_allowed(void);
+
 #endif

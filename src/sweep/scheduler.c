@@ -318,7 +318,32 @@ static int node_threads(MPI_Comm comm) {
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int t = (int)(cores > 0 ? cores : 1) / local;
+    /* a rank bound to fewer CPUs (mpirun's default binding) gets no more threads than it
+     * has CPUs: more would share them and run slower */
+    const int allowed = rm_cpus_allowed();
+    if (allowed > 0 && t > allowed) {
+        int rank;
+        MPI_Comm_rank(comm, &rank);
+        if (rank == 0)
+            fprintf(stderr,
+                    "regmix: note: each rank is bound to %d CPU(s), so it runs %d thread(s), not %d; for %d "
+                    "threads per rank start mpirun with --map-by slot:PE=%d (or --bind-to none)\n",
+                    allowed, allowed, t, t, t);
+        t = allowed;
+    }
     return t < 1 ? 1 : t;
+}
+
+/* Once per rank: more threads than the CPUs mpirun bound the rank to. */
+static void warn_oversubscribed(int rank, int threads) {
+    static int warned;
+    const int allowed = rm_cpus_allowed();
+    if (warned || allowed <= 0 || threads <= allowed) return;
+    warned = 1;
+    fprintf(stderr,
+            "regmix: warning: rank %d runs %d OpenMP threads on the %d CPU(s) it is bound to: they share them and "
+            "run slower; start mpirun with --map-by slot:PE=%d (or --bind-to none)\n",
+            rank, threads, allowed, threads);
 }
 
 /* Runs handed out until rank 0 says there are no more. Returns preempted / failed. */
@@ -333,6 +358,7 @@ static void train_runs(coordinator *c, MPI_Comm group_comm, rm_dp *dp, int threa
         c->current_run = run;
         rm_config cfg = s->runs[run].cfg;
         if (cfg.threads == 0) cfg.threads = threads;
+        warn_oversubscribed(rank, cfg.threads);
         omp_set_num_threads(cfg.threads);
         rm_run_result res;
         rm_run_options ro = {.mpi_rank = rank, .mpi_size = size, .threads = cfg.threads, .dp = dp,
