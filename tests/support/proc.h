@@ -34,4 +34,9 @@ void rm_test_remove_tree_now(const char *path);
  * one is still running (its directory must stay), else 0. */
 int rm_test_children_running(void);
 
+/* A group teardown's cleanup of a folder that child processes write into: removed
+ * (rm_test_remove_tree) unless a child left by a failed check still runs, then kept and
+ * named on stderr. */
+void rm_test_remove_workdir(const char *path);
+
 #endif
