@@ -5,7 +5,8 @@
  *    rm_precision_effective's note and in a run file's /provenance (precision "f32",
  *    precision_note), and give bit-identical results to an f32 network. This runs on
  *    every CPU: it is what a CPU without bf16 units does. Where bf16 runs, the run file
- *    says "bf16" with an empty note.
+ *    says "bf16", with an empty note on AMX and a note naming the f32 Winograd layers
+ *    with AVX-512 BF16 alone (rm_precision_winograd_f32).
  * 2. Where the CPU has bf16 (AVX-512 BF16 or AMX): the sequence of the PyTorch model
  *    fixtures (formula weights, the stored batch of 4 images and labels; a train-mode
  *    CE forward/backward, and an eval-mode one from fresh weights), run in bf16 and in
@@ -29,7 +30,9 @@
  *   of PyTorch's error (two implementations round at different points).
  * Either error is of order 1 for a layout or data-type mistake.
  * 3. bf16 is deterministic (two runs, the same bits), and the data-parallel batch norm
- *    works in bf16 (see check_sync). */
+ *    works in bf16 (see check_sync).
+ * 4. The closeness of 2. at batch 128, where the 3x3 layers of a bf16 network stay f32
+ *    Winograd on CPUs without AMX (the kernels are checked, then the same bounds). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,10 +82,10 @@ static rm_status identity_allreduce(void *ctx, double *buf, int n) {
     return RM_OK;
 }
 
-static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, pass_out *o);
+static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, int tile, pass_out *o);
 
 static void run_pass(const char *model, rm_precision prec, rm_mode mode, pass_out *o) {
-    run_pass_sync(model, prec, mode, 0, o);
+    run_pass_sync(model, prec, mode, 0, 1, o);
 }
 
 /* The image shape the model was written for: 1x28x28 (fmnist-cnn), 32x32x32 (tiny:wino,
@@ -93,14 +96,18 @@ static void usual_shape(const char *model, int *c, int *h, int *w) {
     else *c = 3, *h = *w = 32;
 }
 
-/* synced: batch norm through the data-parallel path (bn_sync.c) with a group of one */
-static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, pass_out *o) {
+/* synced: batch norm through the data-parallel path (bn_sync.c) with a group of one.
+ * tile: the fixture's B images repeated `tile` times as one batch of B * tile, which
+ * changes no result (batch statistics and the CE mean's weight gradient are the same;
+ * the input gradient of the first copy is scaled back by `tile`) but the batch size,
+ * and with it the kernels oneDNN picks (Winograd at 128). o keeps the first copy. */
+static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, int synced, int tile, pass_out *o) {
     fixture_file *fx = model_fixture(model);
     fixture_record *xin = fixture_find(fx, "input"), *lab = fixture_find(fx, "labels");
     assert_non_null(xin);
     assert_non_null(lab);
     assert_int_equal(xin->stride, 1);
-    int B = (int)lab->numel;
+    int B = (int)lab->numel, BT = B * tile;
     rm_net *net;
     int c, h, w;
     usual_shape(model, &c, &h, &w);
@@ -113,16 +120,22 @@ static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, in
     o->B = B;
     o->nx = (size_t)B * rm_net_input_size(net);
     assert_int_equal(xin->numel, o->nx);
-    o->dx = rm_alloc(o->nx * sizeof(float));
-    o->logits = rm_alloc((size_t)B * K * sizeof(float));
-    float *dz = rm_alloc((size_t)B * K * sizeof(float));
-    int32_t *y = rm_alloc((size_t)B * sizeof(int32_t));
-    for (int b = 0; b < B; b++) y[b] = (int32_t)lab->data[b];
-    assert_int_equal(rm_net_forward(net, tape, mode, xin->data, B, o->logits), RM_OK);
-    assert_int_equal(rm_ce_ls(o->logits, y, B, K, 1.0, NULL, dz), RM_OK);
+    float *x = rm_alloc(o->nx * tile * sizeof(float)), *dx = rm_alloc(o->nx * tile * sizeof(float));
+    float *logits = rm_alloc((size_t)BT * K * sizeof(float)), *dz = rm_alloc((size_t)BT * K * sizeof(float));
+    int32_t *y = rm_alloc((size_t)BT * sizeof(int32_t));
+    for (int t = 0; t < tile; t++) {
+        memcpy(x + o->nx * t, xin->data, o->nx * sizeof(float));
+        for (int b = 0; b < B; b++) y[t * B + b] = (int32_t)lab->data[b];
+    }
+    assert_int_equal(rm_net_forward(net, tape, mode, x, BT, logits), RM_OK);
+    assert_int_equal(rm_ce_ls(logits, y, BT, K, 1.0, NULL, dz), RM_OK);
     rm_net_zero_grad(net);
     unsigned flags = RM_GRAD_INPUT | (mode == RM_MODE_TRAIN ? RM_GRAD_WEIGHTS : 0);
-    assert_int_equal(rm_net_backward(net, tape, dz, o->dx, flags), RM_OK);
+    assert_int_equal(rm_net_backward(net, tape, dz, dx, flags), RM_OK);
+    o->logits = rm_alloc((size_t)B * K * sizeof(float));
+    memcpy(o->logits, logits, (size_t)B * K * sizeof(float));
+    o->dx = rm_alloc(o->nx * sizeof(float));
+    for (size_t i = 0; i < o->nx; i++) o->dx[i] = dx[i] * (float)tile;
     size_t np;
     rm_param *p = rm_net_params(net, &np);
     o->ngrads = 0;
@@ -133,6 +146,9 @@ static void run_pass_sync(const char *model, rm_precision prec, rm_mode mode, in
             memcpy(o->grads + at, p[i].grad, p[i].numel * sizeof(float));
             at += p[i].numel;
         }
+    rm_free(x);
+    rm_free(dx);
+    rm_free(logits);
     rm_free(dz);
     rm_free(y);
     rm_tape_destroy(tape);
@@ -188,7 +204,10 @@ static int provenance_records_precision(void) {
     rm_test_remove_tree(dir);
     rm_precision eff = rm_precision_effective(RM_PRECISION_BF16, want, sizeof want);
     printf("  run file with precision: bf16: /provenance precision \"%s\", precision_note \"%s\"\n", prec, note);
-    return !strcmp(prec, rm_precision_name(eff)) && !strcmp(note, want) && (eff == RM_PRECISION_BF16) == !note[0];
+    /* a fallback always says why; bf16 says only how it mixes in f32 Winograd (no AMX) */
+    int fallback_noted = eff == RM_PRECISION_F32 ? strstr(note, "running f32") != NULL
+                                                 : rm_precision_winograd_f32() == (strstr(note, "Winograd") != NULL);
+    return !strcmp(prec, rm_precision_name(eff)) && !strcmp(note, want) && fallback_noted;
 }
 
 static const char *CHILD_ENV = "REGMIX_TEST_BF16_FALLBACK_CHILD";
@@ -256,8 +275,9 @@ static int check(const char *what, double err, double tol, double pytorch) {
     return err <= tol;
 }
 
-/* k: bf16 roundings on the longest forward path (see the comment at the top). */
-static void check_model(const char *model, int k) {
+/* k: bf16 roundings on the longest forward path (see the comment at the top); tile:
+ * see run_pass_sync. */
+static void check_model(const char *model, int k, int tile) {
     if (!have_bf16()) skip();
     assert_true(provenance_records_precision());
     char path[512];
@@ -270,9 +290,9 @@ static void check_model(const char *model, int k) {
         const char *mn = m ? "eval" : "train";
         char part[32];
         pass_out h, f;
-        run_pass(model, RM_PRECISION_BF16, mode, &h);
-        run_pass(model, RM_PRECISION_F32, mode, &f);
-        printf("  %s, %s mode, batch %d, k = %d roundings on the forward path:\n", model, mn, h.B, k);
+        run_pass_sync(model, RM_PRECISION_BF16, mode, 0, tile, &h);
+        run_pass_sync(model, RM_PRECISION_F32, mode, 0, tile, &f);
+        printf("  %s, %s mode, batch %d x %d, k = %d roundings on the forward path:\n", model, mn, h.B, tile, k);
         double el = rel_l2(h.logits, f.logits, (size_t)h.B * K);
         snprintf(part, sizeof part, "%s:logits", mn);
         ok &= check("logits", el, 2 * k * U, autocast_error(ac, model, part));
@@ -295,14 +315,36 @@ static void check_model(const char *model, int k) {
 /* fmnist-cnn: x, w1, conv1 out, bn1 out, w2, conv2 out, bn2 out, w3, fc1 out, w4 */
 static void test_fmnist_cnn_close_to_f32(void **state) {
     (void)state;
-    check_model("fmnist-cnn", 10);
+    check_model("fmnist-cnn", 10, 1);
 }
 
 /* preact-resnet18: x, stem w, stem out; per block (8) bn1 out, conv1 w, conv1 out,
  * bn2 out, conv2 w, conv2 out, add out; final bn out, pool out, linear w: 3 + 56 + 3 */
 static void test_preact_resnet18_close_to_f32(void **state) {
     (void)state;
-    check_model("preact-resnet18", 62);
+    check_model("preact-resnet18", 62, 1);
+}
+
+/* 4. The same at batch 128 (the fixture's 4 images 32 times), where oneDNN takes
+ * Winograd: on AVX-512 BF16 without AMX the 3x3 stride-1 layers with >= 64 channels then
+ * stay f32 (rm_precision_winograd_f32), a network of mixed data types whose layers hand
+ * over through reorders in both directions; on AMX everything is bf16. Either must meet
+ * the bounds above (the mixed network rounds a subset of what the all-bf16 one rounds). */
+static void test_preact_resnet18_batch128_close_to_f32(void **state) {
+    (void)state;
+    if (!have_bf16()) skip();
+    rm_net *net;
+    char kernels[512];
+    assert_int_equal(rm_net_create("preact-resnet18", 3, 32, 32, K, &net), RM_OK);
+    assert_int_equal(rm_net_set_precision(net, RM_PRECISION_BF16), RM_OK);
+    assert_int_equal(rm_net_conv_kernels(net, 128, kernels, sizeof kernels), RM_OK);
+    rm_net_destroy(net);
+    printf("  preact-resnet18 bf16, convolutions at batch 128 (ISA %s): %s\n", rm_dnnl_isa(), kernels);
+    assert_non_null(strstr(kernels, "bf16"));
+    /* the 13 3x3 stride-1 layers after the stem, in each pass */
+    if (rm_precision_winograd_f32()) assert_non_null(strstr(kernels, "jit_wino_4x3:avx512_core x13"));
+    else assert_null(strstr(kernels, "wino"));
+    check_model("preact-resnet18", 62, 32);
 }
 
 /* Same seed, same thread count: the same bits, in bf16 too. */
@@ -329,8 +371,8 @@ static void test_bf16_deterministic(void **state) {
 static void check_sync(const char *model, int n_bn) {
     if (!have_bf16()) skip();
     pass_out a, b;
-    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 0, &a);
-    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 1, &b);
+    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 0, 1, &a);
+    run_pass_sync(model, RM_PRECISION_BF16, RM_MODE_TRAIN, 1, 1, &b);
     double el = rel_l2(b.logits, a.logits, (size_t)a.B * K), ed = rel_l2(b.dx, a.dx, a.nx),
            eg = rel_l2(b.grads, a.grads, a.ngrads), tb = 2 * n_bn * U;
     printf("  %s bf16, synchronised BN (group of one) vs batch statistics: logits %.2e (tol %.2e), "
@@ -358,6 +400,7 @@ int main(void) {
         cmocka_unit_test(test_fallback_without_bf16_is_reported),
         cmocka_unit_test(test_fmnist_cnn_close_to_f32),
         cmocka_unit_test(test_preact_resnet18_close_to_f32),
+        cmocka_unit_test(test_preact_resnet18_batch128_close_to_f32),
         cmocka_unit_test(test_bf16_deterministic),
         cmocka_unit_test(test_sync_bn_bf16_fmnist_cnn),
         cmocka_unit_test(test_sync_bn_bf16_preact_resnet18),

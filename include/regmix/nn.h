@@ -149,10 +149,15 @@ typedef enum { RM_PRECISION_F32 = 0, RM_PRECISION_BF16 = 1 } rm_precision;
 const char *rm_precision_name(rm_precision p); /* "f32" | "bf16" */
 /* "f32" | "bf16"; anything else is RM_ERR_ARG naming the text. */
 rm_status rm_precision_parse(const char *text, rm_precision *out);
-/* The precision a request gets on this CPU. note (size bytes, may be NULL) receives ""
- * or, for a fallback, why ("bf16 requested, but oneDNN's ISA avx2 has no bf16
- * instructions (AVX-512 BF16 or AMX): running f32"). */
+/* The precision a request gets on this CPU. note (size bytes, may be NULL) receives "",
+ * the mixed policy of rm_precision_winograd_f32, or, for a fallback, why ("bf16
+ * requested, but oneDNN's ISA avx2 has no bf16 instructions (AVX-512 BF16 or AMX):
+ * running f32"). */
 rm_precision rm_precision_effective(rm_precision requested, char *note, size_t size);
+/* 1 on a CPU with AVX-512 BF16 but no AMX: a bf16 network keeps its 3x3 stride-1
+ * convolutions with 64 or more input channels in f32 where oneDNN runs them as Winograd
+ * (faster there than its direct bf16 kernels); rm_precision_effective's note says so. */
+int rm_precision_winograd_f32(void);
 /* Sets the network's precision (the effective one for `requested`); the primitives are
  * rebuilt at the next pass. Default RM_PRECISION_F32. */
 rm_status rm_net_set_precision(rm_net *net, rm_precision requested);

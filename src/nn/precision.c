@@ -21,9 +21,20 @@ static int isa_has_bf16(void) {
     return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
+int rm_precision_winograd_f32(void) {
+    return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_bf16;
+}
+
 rm_precision rm_precision_effective(rm_precision requested, char *note, size_t size) {
     if (note && size) note[0] = '\0';
-    if (requested != RM_PRECISION_BF16 || isa_has_bf16()) return requested;
+    if (requested != RM_PRECISION_BF16) return requested;
+    if (isa_has_bf16()) {
+        if (rm_precision_winograd_f32() && note && size)
+            snprintf(note, size, "bf16 on %s (no AMX): 3x3 stride-1 convolutions with 64 or more input "
+                     "channels run f32 Winograd where oneDNN picks it (faster there than bf16 direct)",
+                     rm_dnnl_isa());
+        return requested;
+    }
     if (note && size)
         snprintf(note, size, "bf16 requested, but oneDNN's ISA %s has no bf16 instructions "
                  "(AVX-512 BF16 or AMX): running f32", rm_dnnl_isa());
