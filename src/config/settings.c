@@ -133,7 +133,7 @@ static const setting_t table[] = {
     {"weight_decay", K_FLOAT, AT(weight_decay), "5e-4", "SGD weight decay (all parameters)", GE(0)},
     {"seed", K_U64, AT(seed), "0", "run seed: every random choice derives from it"},
     {"threads", K_INT, AT(threads), "0", "OpenMP threads of this run; 0: automatic; at most the CPUs online", GE(0)},
-    {"precision", K_ENUM, AT(precision), "f32", "arithmetic of convolutions and linear layers: f32, or bf16 (bf16 weights and activations on AMX / AVX-512 BF16; master weights, optimiser, losses, BN statistics and attacks stay f32; runs f32, noted in /provenance, where the CPU has no bf16)", .values = precisions, .hash = HASH_IF_NOT_DEFAULT},
+    {"precision", K_ENUM, AT(precision), "f32", "arithmetic of convolutions and linear layers: f32, or bf16 (bf16 weights and activations on AMX / AVX-512 BF16; master weights, optimiser, losses, BN statistics and attacks stay f32; 3x3 stride-1 Winograd layers stay f32 on AVX-512 BF16 without AMX; runs f32 where the CPU has no bf16; /provenance notes both)", .values = precisions, .hash = HASH_IF_NOT_DEFAULT},
     /* evaluation */
     {"eval_attacks", K_EVAL, AT(eval), "clean,fgsm,pgd20,cw20", "evaluation attacks (comma-separated or a YAML sequence)", GE(1), COUNT_AT(n_eval)},
     {"eval_every", K_INT, AT(eval_every), "1", "evaluate every N epochs (and always after the last)", GE(1)},
