@@ -337,8 +337,9 @@ static int node_threads(MPI_Comm comm) {
 /* Once per rank: more threads than the CPUs mpirun bound the rank to. */
 static void warn_oversubscribed(int rank, int threads) {
     static int warned;
-    const int allowed = rm_cpus_allowed();
-    if (warned || allowed <= 0 || threads <= allowed) return;
+    if (warned) return;
+    const int allowed = rm_cpus_allowed(); /* once per rank, not once per run */
+    if (allowed <= 0 || threads <= allowed) return;
     warned = 1;
     fprintf(stderr,
             "regmix: warning: rank %d runs %d OpenMP threads on the %d CPU(s) it is bound to: they share them and "
