@@ -51,7 +51,8 @@ fi
 mkdir -p "$DEST"
 final=final_clean,final_pgd20_eps0.1,final_pgd20_eps0.2,final_pgd20_eps0.3,final_pgd20_eps0.4,final_cw20,final_aa-fast,co
 log "report: final evaluation -> $DEST/final.{md,csv,tex}"
-"$REGMIX" report "$RUNS" --epoch last --rows eps,method,reg --metric "$final" \
+# bold within each eps: accuracies at the run's own budget do not compete across budgets
+"$REGMIX" report "$RUNS" --epoch last --rows eps,method,reg --best-within eps --metric "$final" \
     --csv "$DEST/final.csv" --latex "$DEST/final.tex" >"$DEST/final.md"
 log "report: robust accuracy at the training budget against eps -> $DEST/plots-by-method"
 "$REGMIX" report "$RUNS" --epoch last --rows method,reg --metric final_cw20,final_aa-fast,final_clean,co \

@@ -455,6 +455,53 @@ static void test_column_axes(void **state) {
     done(&r);
 }
 
+/* --best-within: rows reg x seed, pgd20 at each run's best epoch (the table at the top):
+ * mse 42 44 43 (seed 3: no row), regmix 47 49 48 (seed 3 diverged). Over the whole
+ * column only regmix seed 1 (49) is best; within each reg, mse seed 1 (44) too. */
+static int row_of2(const report *r, const char *reg, const char *seed) {
+    for (int i = 0; i < r->t->n_rows; i++)
+        if (!strcmp(rm_report_row_value(r->t, i, 0), reg) && !strcmp(rm_report_row_value(r->t, i, 1), seed)) return i;
+    fail_msg("no row %s, seed %s", reg, seed);
+    return -1;
+}
+
+static void test_best_within(void **state) {
+    (void)state;
+    static const char *const seeds[] = {"0", "1", "2"};
+    static const int whole[2][3] = {{0, 0, 0}, {0, 1, 0}}, within[2][3] = {{0, 1, 0}, {0, 1, 0}};
+    for (int pass = 0; pass < 2; pass++) {
+        rm_report_options o;
+        rm_report_options_default(&o);
+        check_ok(rm_report_parse_axes("reg,seed", o.rows, &o.n_rows), "rows");
+        check_ok(rm_report_add_metrics(&o, "pgd20"), "metrics");
+        if (pass) check_ok(rm_report_parse_axes("reg", o.best_within, &o.n_best_within), "best-within");
+        report r;
+        build(&r, &o);
+        for (int g = 0; g < 2; g++)
+            for (int s = 0; s < 3; s++) {
+                const rm_report_cell *c = rm_report_cell_at(r.t, row_of2(&r, g ? "regmix" : "mse", seeds[s]), 0, 0);
+                assert_int_equal(c->best, pass ? within[g][s] : whole[g][s]);
+            }
+        char *md = capture(rm_report_write_markdown, r.t);
+        const char *tail = "bold = best of a column among the rows of the same reg.";
+        assert_true((strstr(md, tail) != NULL) == pass);
+        free(md);
+        done(&r);
+    }
+    /* a setting that is not a row axis */
+    rm_report_options o;
+    rm_report_options_default(&o);
+    check_ok(rm_report_parse_axes("reg,seed", o.rows, &o.n_rows), "rows");
+    check_ok(rm_report_parse_axes("alpha", o.best_within, &o.n_best_within), "best-within");
+    rm_report_runs runs;
+    rm_report_table *t;
+    check_ok(rm_report_load_dir(dir, &runs), "load");
+    assert_int_equal(rm_report_build(&runs, &o, &t), RM_ERR_ARG);
+    assert_non_null(strstr(rm_error_message(), "--best-within: setting alpha is not a row axis (rows: reg, seed)"));
+    rm_error_clear();
+    rm_report_runs_free(&runs);
+}
+
 static void test_errors(void **state) {
     (void)state;
     rm_report_options o;
@@ -575,6 +622,7 @@ int main(void) {
         cmocka_unit_test(test_run_file_names),
         cmocka_unit_test(test_load_skips_index_and_checkpoints),
         cmocka_unit_test(test_roles_and_best_epoch),
+        cmocka_unit_test(test_best_within),
         cmocka_unit_test(test_grouping_and_cells),
         cmocka_unit_test(test_epoch_rules),
         cmocka_unit_test(test_select_and_only_failed),

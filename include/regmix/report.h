@@ -133,6 +133,8 @@ typedef struct {
     int64_t epoch;                 /* RM_REPORT_EPOCH_FIXED */
     int n_select;                  /* a run is kept when, for every setting named, its value */
     rm_report_select select[RM_REPORT_MAX_SELECT]; /* equals one of the values given */
+    int n_best_within;             /* 0: bold = best of the whole column; else best among */
+    int best_within[RM_REPORT_MAX_AXES]; /* the rows that agree on these row settings */
 } rm_report_options;
 
 /* Defaults: rows -1, no cols, default metrics, epoch best, no selection. */
@@ -197,6 +199,8 @@ typedef struct {
     int64_t epoch;
     char robust[RM_METRIC_NAME_MAX]; /* column of the best rule; "" when there is none */
     char selection[RM_REPORT_PATH];  /* "reg=mse, seed=1" or "" */
+    int n_best_within;               /* bold compares rows that agree on these row axes */
+    int best_within[RM_REPORT_MAX_AXES]; /* (positions in row_axes) */
     /* per run, runs->n_runs entries */
     rm_report_role *role;
     int *run_row, *run_colkey;       /* -1 for unselected runs */
@@ -213,6 +217,7 @@ typedef struct {
 
 /* Builds the table (see the top of this file for every rule). Errors (RM_ERR_ARG): a
  * --select, --rows or --cols setting that is also elsewhere, an axis on both sides, a
+ * --best-within setting that is not a row axis, a
  * metric that no selected run has (the message lists the available ones), more column
  * keys x metrics than fit. No selected run is not an error (an empty table). */
 rm_status rm_report_build(const rm_report_runs *runs, const rm_report_options *opt,

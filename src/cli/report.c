@@ -23,6 +23,8 @@ static int report_usage(FILE *out) {
             "                   last (last evaluated epoch), or an epoch number\n"
             "  --select S=V ... keep the runs whose setting S has value V (repeatable; the same\n"
             "                   setting twice keeps either value)\n"
+            "  --best-within AXES  bold the best of a column among the rows that share these row\n"
+            "                   settings (e.g. eps: accuracies at different budgets do not compete)\n"
             "  --csv FILE       also write the table as CSV (mean, std, n per metric)\n"
             "  --latex FILE     also write the table as LaTeX (booktabs)\n"
             "  --plot DIR       write plot data, gnuplot scripts and PNG/SVG images into DIR\n"
@@ -86,6 +88,8 @@ int cmd_report(int argc, char **argv) {
         else if ((v = option(argc, argv, &i, "--cols", &missing))) st = rm_report_parse_axes(v, opt.cols, &opt.n_cols);
         else if ((v = option(argc, argv, &i, "--metric", &missing))) st = rm_report_add_metrics(&opt, v);
         else if ((v = option(argc, argv, &i, "--epoch", &missing))) st = rm_report_parse_epoch(v, &opt);
+        else if ((v = option(argc, argv, &i, "--best-within", &missing)))
+            st = rm_report_parse_axes(v, opt.best_within, &opt.n_best_within);
         else if ((v = option(argc, argv, &i, "--csv", &missing))) csv = v;
         else if ((v = option(argc, argv, &i, "--latex", &missing))) latex = v;
         else if ((v = option(argc, argv, &i, "--plot", &missing))) plot_dir = v;

@@ -154,14 +154,22 @@ static void fill_cell(rm_report_table *t, int r, int m, int k) {
     }
 }
 
-/* Bold: cells whose mean, at the precision shown, equals the best mean of the column. */
-static void mark_best(rm_report_table *t, int m, int k) {
+/* Rows r and q agree on the --best-within axes (always, without them). */
+static int same_best_group(const rm_report_table *t, int r, int q) {
+    for (int i = 0; i < t->n_best_within; i++)
+        if (strcmp(rm_report_row_value(t, r, t->best_within[i]), rm_report_row_value(t, q, t->best_within[i])))
+            return 0;
+    return 1;
+}
+
+/* Bold: cells whose mean, at the precision shown, equals the best mean of the column
+ * among the rows of group g's (every row without --best-within). */
+static void mark_best_in(rm_report_table *t, int m, int k, int g) {
     const rm_report_metric *mt = &t->metrics[m];
-    if (mt->better == RM_REPORT_NO_BEST) return;
     int best = -1, with_values = 0;
     for (int r = 0; r < t->n_rows; r++) {
         const rm_report_cell *c = rm_report_cell_at(t, r, m, k);
-        if (c->n == 0) continue;
+        if (c->n == 0 || !same_best_group(t, r, g)) continue;
         with_values++;
         double b = best < 0 ? 0 : rm_report_cell_at(t, best, m, k)->mean;
         if (best < 0 || (mt->better == RM_REPORT_HIGHER ? c->mean > b : c->mean < b)) best = r;
@@ -171,9 +179,18 @@ static void mark_best(rm_report_table *t, int m, int k) {
     rp_number(want, sizeof want, rm_report_cell_at(t, best, m, k)->mean, mt->decimals);
     for (int r = 0; r < t->n_rows; r++) {
         rm_report_cell *c = cell(t, r, m, k);
-        if (c->n == 0) continue;
+        if (c->n == 0 || !same_best_group(t, r, g)) continue;
         rp_number(have, sizeof have, c->mean, mt->decimals);
         c->best = strcmp(have, want) == 0;
+    }
+}
+
+static void mark_best(rm_report_table *t, int m, int k) {
+    if (t->metrics[m].better == RM_REPORT_NO_BEST) return;
+    for (int g = 0; g < t->n_rows; g++) {
+        int first = 1; /* g is the first row of its group */
+        for (int r = 0; r < g && first; r++) first = !same_best_group(t, r, g);
+        if (first) mark_best_in(t, m, k, g);
     }
 }
 
@@ -202,17 +219,40 @@ static rm_status resolve_metrics(rm_report_table *t, const rm_report_options *o)
     return st;
 }
 
+/* --best-within: each setting must be a row axis; kept as its position there. */
+static rm_status set_best_within(rm_report_table *t, const rm_report_options *o) {
+    t->n_best_within = 0;
+    for (int i = 0; i < o->n_best_within; i++) {
+        int at = -1;
+        for (int a = 0; a < t->n_row_axes && at < 0; a++)
+            if (t->row_axes[a] == o->best_within[i]) at = a;
+        if (at < 0) {
+            char rows[256] = "none";
+            for (int a = 0, n = 0; a < t->n_row_axes && n < (int)sizeof rows; a++)
+                n += snprintf(rows + n, sizeof rows - (size_t)n, "%s%s", a ? ", " : "",
+                              rm_config_setting_name(t->row_axes[a]));
+            return rm_fail(RM_ERR_ARG, "--best-within: setting %s is not a row axis (rows: %s)",
+                           rm_config_setting_name(o->best_within[i]), rows);
+        }
+        t->best_within[t->n_best_within++] = at;
+    }
+    return RM_OK;
+}
+
 static rm_status set_axes(rm_report_table *t, const rm_report_options *o) {
     t->n_col_axes = o->n_cols;
     memcpy(t->col_axes, o->cols, sizeof t->col_axes);
-    if (o->n_rows < 0) return default_rows(t);
+    if (o->n_rows < 0) {
+        RM_TRY(default_rows(t));
+        return set_best_within(t, o);
+    }
     t->n_row_axes = o->n_rows;
     memcpy(t->row_axes, o->rows, sizeof t->row_axes);
     for (int a = 0; a < t->n_row_axes; a++)
         if (in_list(t->col_axes, t->n_col_axes, t->row_axes[a]))
             return rm_fail(RM_ERR_ARG, "setting %s is both a row and a column axis",
                            rm_config_setting_name(t->row_axes[a]));
-    return RM_OK;
+    return set_best_within(t, o);
 }
 
 static void describe_selection(rm_report_table *t, const rm_report_options *o) {

@@ -195,8 +195,16 @@ void rp_caption(rp_buf *b, const rm_report_table *t, rp_style style) {
                   n_gm > 1 ? "that" : "this");
     rp_escaped(b, plain.p ? plain.p : "", style);
     rp_buf_free(&plain);
-    rp_printf(b, "; cells: mean %s sample std (n-1) over the runs of a %s, n = runs averaged, bold = best of a column.",
+    rp_printf(b, "; cells: mean %s sample std (n-1) over the runs of a %s, n = runs averaged, bold = best of a column",
               md ? "±" : "$\\pm$", t->n_col_axes ? "cell" : "row");
+    if (t->n_best_within) {
+        rp_puts(b, " among the rows of the same ");
+        for (int i = 0; i < t->n_best_within; i++) {
+            if (i) rp_puts(b, i + 1 < t->n_best_within ? ", " : " and ");
+            rp_escaped(b, rm_config_setting_name(t->row_axes[t->best_within[i]]), style);
+        }
+    }
+    rp_puts(b, ".");
 }
 
 /* ------------------------------------------------------------------ footnotes */
