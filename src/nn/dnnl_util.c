@@ -138,6 +138,13 @@ const dnnl_memory_desc_t *mem_md(dnnl_memory_t m) {
     return md;
 }
 
+/* The name of the implementation oneDNN chose ("jit_wino_4x3:avx512_core"), "" if unknown. */
+const char *pd_impl(dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return "";
+    return impl;
+}
+
 /* The descriptor a primitive uses for an execution argument (DNNL_ARG_*). */
 const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, int arg) {
     return dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);

@@ -179,6 +179,7 @@ rm_status mem_empty(dnnl_memory_t *m, const dnnl_memory_desc_t *md); /* no stora
 rm_status mem_user(dnnl_memory_t *m, const dnnl_memory_desc_t *md, void *data);
 const dnnl_memory_desc_t *mem_md(dnnl_memory_t m);
 const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, int arg);
+const char *pd_impl(dnnl_primitive_desc_t pd); /* implementation name, "" if unknown */
 void add_floats(float *dst, const float *src, size_t n);
 rm_status reorder_new(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
                       const dnnl_memory_desc_t *to);

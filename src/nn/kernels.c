@@ -13,8 +13,8 @@ typedef struct {
 } impl_tally;
 
 static void tally_add(impl_tally *t, dnnl_primitive_desc_t pd) {
-    const char *impl = NULL;
-    if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return;
+    const char *impl = pd_impl(pd);
+    if (!impl[0]) return;
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->name[i], impl)) {
             t->count[i]++;

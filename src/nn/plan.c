@@ -98,34 +98,16 @@ static rm_status plan_weighted(rm_net *n, plan *p, int i, const dnnl_memory_desc
     return RM_OK;
 }
 
-/* The data type of one convolution. bf16 nets compute in bf16, except on CPUs with
- * AVX-512 BF16 but no AMX (Zen 4), where oneDNN 2.6 has only direct bf16 kernels: there
- * its f32 Winograd F(4x4, 3x3) kernel is faster on 3x3 stride-1 layers with 64 or more
- * input channels (measured per layer on preact-resnet18, batch 128: 17-30 ms against
- * 19-31 ms per pass; with 32 channels, fmnist-cnn, Winograd is slower), so such a layer
- * stays f32 when oneDNN picks Winograd for it. A rule of shapes and ISA, not of timings:
- * the same CPU always gets the same kernels (and bits). */
-static rm_status conv_dt(const rm_net *n, const node *d, const tensor_shape *si, const dnnl_dims_t od,
-                         const dnnl_dims_t wd, dnnl_data_type_t *dt) {
-    *dt = net_act_dt(n);
-    if (*dt != dnnl_bf16 || !rm_precision_winograd_f32() || d->k != 3 || d->stride != 1 || si->c < 64)
-        return RM_OK;
-    dnnl_memory_desc_t src_md, w_md, dst_md;
-    md_any(&src_md, 4, (dnnl_dims_t){od[0], si->c, si->h, si->w}, dnnl_f32);
-    md_any(&w_md, 4, wd, dnnl_f32);
-    md_any(&dst_md, 4, od, dnnl_f32);
-    dnnl_convolution_desc_t fd;
-    dnnl_dims_t strides = {1, 1}, pad = {d->pad, d->pad};
-    DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_auto, &src_md,
-                                                &w_md, NULL, &dst_md, strides, pad, pad));
-    dnnl_primitive_desc_t pd = NULL;
-    RM_TRY(make_pd(&pd, &fd, NULL));
-    const char *impl = NULL;
-    dnnl_status_t q = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (q == dnnl_success && impl && strstr(impl, "wino")) *dt = dnnl_f32;
-    dnnl_primitive_desc_destroy(pd);
-    if (q != dnnl_success) return rm_fail(RM_ERR_DNNL, "dnnl_primitive_desc_query(impl_info_str) failed: %d", (int)q);
-    return RM_OK;
+/* bf16 nets compute in bf16, except on CPUs with AVX-512 BF16 but no AMX (Zen 4), where
+ * oneDNN 2.6 has only direct bf16 kernels: there its f32 Winograd F(4x4, 3x3) kernel is
+ * faster on 3x3 stride-1 layers with 64 or more input channels (measured per layer on
+ * preact-resnet18, batch 128: 17-30 ms against 19-31 ms per pass; with 32 channels,
+ * fmnist-cnn, Winograd is slower), so such a layer stays f32 when oneDNN picks Winograd
+ * for it. A rule of shapes and ISA, not of timings: the same CPU always gets the same
+ * kernels (and bits). */
+static int f32_if_winograd(const rm_net *n, const node *d, const tensor_shape *si) {
+    return net_act_dt(n) == dnnl_bf16 && rm_precision_winograd_f32() && d->k == 3 && d->stride == 1 &&
+           si->c >= 64;
 }
 
 static rm_status plan_conv(rm_net *n, plan *p, int i) {
@@ -137,30 +119,36 @@ static rm_status plan_conv(rm_net *n, plan *p, int i) {
     dnnl_dims_t od = {N, so->c, so->h, so->w};
     dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
     const tensor_shape *si = &n->shape[d->in[0]];
-    dnnl_data_type_t dt;
-    RM_TRY(conv_dt(n, d, si, od, wd, &dt));
     dnnl_memory_desc_t src_md, w_md, dw_md, b_md, dst_md, w_plain_md, dsrc_md;
-    /* The network input stays plain in f32 (a first conv with 1 or 3 channels reads
-     * NCHW); inner convolutions, and the first one in bf16, choose their layout. */
-    if (d->in[0] == 0 && dt == dnnl_f32) src_md = p->md[0];
-    else md_any(&src_md, 4, (dnnl_dims_t){N, si->c, si->h, si->w}, dt);
-    md_any(&w_md, 4, wd, dt);
-    md_any(&dw_md, 4, wd, dnnl_f32); /* weight gradients stay f32 */
-    md_any(&dst_md, 4, od, dt);
-    md_tag(&w_plain_md, 4, wd);
-    if (d->b >= 0) md_tag(&b_md, 1, (dnnl_dims_t){so->c});
-    /* the input image's gradient is written in f32 (attacks step on its sign) */
-    dsrc_md = src_md;
-    if (d->in[0] == 0 && dt != dnnl_f32) md_any(&dsrc_md, 4, (dnnl_dims_t){N, si->c, si->h, si->w}, dnnl_f32);
-
-    /* auto: oneDNN takes Winograd F(4x4, 3x3) where it expects it to be faster (3x3,
-     * stride 1, f32, enough images: about 2x on AVX-512, errors ~1e-6 relative), direct
-     * convolution elsewhere; each pass decides for itself (test_nn_winograd) */
     dnnl_convolution_desc_t fd, bd, wgd;
-    DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_auto,
-                                                &src_md, &w_md, d->b >= 0 ? &b_md : NULL, &dst_md,
-                                                strides, pad, pad));
-    RM_TRY(make_pd(&p->np[i].fwd_pd[0], &fd, NULL));
+    /* f32 first where f32_if_winograd applies; bf16 again if oneDNN takes direct there */
+    dnnl_data_type_t dt = f32_if_winograd(n, d, si) ? dnnl_f32 : net_act_dt(n);
+    for (;;) {
+        /* The network input stays plain in f32 (a first conv with 1 or 3 channels reads
+         * NCHW); inner convolutions, and the first one in bf16, choose their layout. */
+        if (d->in[0] == 0 && dt == dnnl_f32) src_md = p->md[0];
+        else md_any(&src_md, 4, (dnnl_dims_t){N, si->c, si->h, si->w}, dt);
+        md_any(&w_md, 4, wd, dt);
+        md_any(&dw_md, 4, wd, dnnl_f32); /* weight gradients stay f32 */
+        md_any(&dst_md, 4, od, dt);
+        md_tag(&w_plain_md, 4, wd);
+        if (d->b >= 0) md_tag(&b_md, 1, (dnnl_dims_t){so->c});
+        /* the input image's gradient is written in f32 (attacks step on its sign) */
+        dsrc_md = src_md;
+        if (d->in[0] == 0 && dt != dnnl_f32) md_any(&dsrc_md, 4, (dnnl_dims_t){N, si->c, si->h, si->w}, dnnl_f32);
+
+        /* auto: oneDNN takes Winograd F(4x4, 3x3) where it expects it to be faster (3x3,
+         * stride 1, f32, enough images: about 2x on AVX-512, errors ~1e-6 relative), direct
+         * convolution elsewhere; each pass decides for itself (test_nn_winograd) */
+        DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_auto,
+                                                    &src_md, &w_md, d->b >= 0 ? &b_md : NULL, &dst_md,
+                                                    strides, pad, pad));
+        RM_TRY(make_pd(&p->np[i].fwd_pd[0], &fd, NULL));
+        if (dt == net_act_dt(n) || strstr(pd_impl(p->np[i].fwd_pd[0]), "wino")) break;
+        dnnl_primitive_desc_destroy(p->np[i].fwd_pd[0]);
+        p->np[i].fwd_pd[0] = NULL;
+        dt = net_act_dt(n);
+    }
     RM_TRY(make_prim(&p->np[i].fwd[0], p->np[i].fwd_pd[0]));
     p->md[d->out] = *pd_md(p->np[i].fwd_pd[0], DNNL_ARG_DST);
 

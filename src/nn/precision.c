@@ -121,9 +121,8 @@ rm_status rm_dnnl_conv_peak(rm_precision precision, int auto_alg, int batch, int
     rm_status st = conv_case_make(&c, dt, auto_alg ? dnnl_convolution_auto : dnnl_convolution_direct, batch);
     if (st == RM_OK && impl) {
         static char name[64]; /* outlives the primitive descriptor */
-        const char *s = NULL;
-        dnnl_primitive_desc_query(c.pd, dnnl_query_impl_info_str, 0, &s);
-        snprintf(name, sizeof name, "%s", s ? s : "?");
+        const char *s = pd_impl(c.pd);
+        snprintf(name, sizeof name, "%s", s[0] ? s : "?");
         *impl = name;
     }
     if (st == RM_OK) st = conv_case_time(&c, iters, warmup, seconds);
