@@ -334,17 +334,14 @@ static int node_threads(MPI_Comm comm) {
     return t < 1 ? 1 : t;
 }
 
-/* Once per rank: more threads than the CPUs mpirun bound the rank to. */
-static void warn_oversubscribed(int rank, int threads) {
-    static int warned;
-    if (warned) return;
-    const int allowed = rm_cpus_allowed(); /* once per rank, not once per run */
-    if (allowed <= 0 || threads <= allowed) return;
-    warned = 1;
+/* More threads than the `allowed` CPUs mpirun bound the rank to: a warning; 1 if given. */
+static int warn_oversubscribed(int rank, int threads, int allowed) {
+    if (allowed <= 0 || threads <= allowed) return 0;
     fprintf(stderr,
             "regmix: warning: rank %d runs %d OpenMP threads on the %d CPU(s) it is bound to: they share them and "
             "run slower; start mpirun with --map-by slot:PE=%d (or --bind-to none)\n",
             rank, threads, allowed, threads);
+    return 1;
 }
 
 /* Runs handed out until rank 0 says there are no more. Returns preempted / failed. */
@@ -352,6 +349,8 @@ static void train_runs(coordinator *c, MPI_Comm group_comm, rm_dp *dp, int threa
     const rm_sweep *s = c->sweep;
     const int rank = c->rank, size = c->size;
     const int leader = rank % c->o->ranks_per_run == 0;
+    const int allowed = rm_cpus_allowed(); /* the binding does not change between runs */
+    int warned = 0;                        /* once per rank */
     for (;;) {
         int run = leader ? request_run(c, rank) : NO_MORE_RUNS;
         MPI_Bcast(&run, 1, MPI_INT, 0, group_comm); /* the leader is the group's rank 0 */
@@ -359,7 +358,7 @@ static void train_runs(coordinator *c, MPI_Comm group_comm, rm_dp *dp, int threa
         c->current_run = run;
         rm_config cfg = s->runs[run].cfg;
         if (cfg.threads == 0) cfg.threads = threads;
-        warn_oversubscribed(rank, cfg.threads);
+        if (!warned) warned = warn_oversubscribed(rank, cfg.threads, allowed);
         omp_set_num_threads(cfg.threads);
         rm_run_result res;
         rm_run_options ro = {.mpi_rank = rank, .mpi_size = size, .threads = cfg.threads, .dp = dp,
