@@ -153,12 +153,16 @@ static int run_index(const report *r, const char *file) {
     return -1;
 }
 
-static int row_of(const report *r, const char *reg) {
+/* The row whose first axis reads reg and, unless seed is NULL, whose second reads seed. */
+static int row_where(const report *r, const char *reg, const char *seed) {
     for (int i = 0; i < r->t->n_rows; i++)
-        if (!strcmp(rm_report_row_value(r->t, i, 0), reg)) return i;
-    fail_msg("no row %s", reg);
+        if (!strcmp(rm_report_row_value(r->t, i, 0), reg) && (!seed || !strcmp(rm_report_row_value(r->t, i, 1), seed)))
+            return i;
+    fail_msg("no row %s, seed %s", reg, seed ? seed : "(any)");
     return -1;
 }
+
+static int row_of(const report *r, const char *reg) { return row_where(r, reg, NULL); }
 
 static const rm_report_cell *cell(const report *r, const char *reg, const char *metric) {
     int m = rm_report_metric_find(r->t, metric);
@@ -458,13 +462,6 @@ static void test_column_axes(void **state) {
 /* --best-within: rows reg x seed, pgd20 at each run's best epoch (the table at the top):
  * mse 42 44 43 (seed 3: no row), regmix 47 49 48 (seed 3 diverged). Over the whole
  * column only regmix seed 1 (49) is best; within each reg, mse seed 1 (44) too. */
-static int row_of2(const report *r, const char *reg, const char *seed) {
-    for (int i = 0; i < r->t->n_rows; i++)
-        if (!strcmp(rm_report_row_value(r->t, i, 0), reg) && !strcmp(rm_report_row_value(r->t, i, 1), seed)) return i;
-    fail_msg("no row %s, seed %s", reg, seed);
-    return -1;
-}
-
 static void test_best_within(void **state) {
     (void)state;
     static const char *const seeds[] = {"0", "1", "2"};
@@ -479,7 +476,7 @@ static void test_best_within(void **state) {
         build(&r, &o);
         for (int g = 0; g < 2; g++)
             for (int s = 0; s < 3; s++) {
-                const rm_report_cell *c = rm_report_cell_at(r.t, row_of2(&r, g ? "regmix" : "mse", seeds[s]), 0, 0);
+                const rm_report_cell *c = rm_report_cell_at(r.t, row_where(&r, g ? "regmix" : "mse", seeds[s]), 0, 0);
                 assert_int_equal(c->best, pass ? within[g][s] : whole[g][s]);
             }
         char *md = capture(rm_report_write_markdown, r.t);
